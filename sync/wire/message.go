@@ -111,9 +111,15 @@ const (
 )
 
 // Changes carries change-feed entries for one store, in version order.
+//
+// Versions are global to HQ, so a store sees gaps between its own entries;
+// After closes them: it is the version of the store's previous entry (0 if
+// none), so a terminal whose cursor is below After knows it missed something
+// and asks for a resend (by its next hello) instead of leapfrogging it.
 type Changes struct {
 	V       int       `json:"v"`
 	Store   string    `json:"store"`
+	After   int64     `json:"after"`
 	Latest  int64     `json:"latest"`
 	Changes []Change  `json:"changes"`
 	At      time.Time `json:"at"`
