@@ -1,0 +1,346 @@
+package link
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edgepos/edgepos/internal/embedbroker"
+	"github.com/edgepos/edgepos/localdb"
+	"github.com/edgepos/edgepos/sync/wire"
+)
+
+// peerHQ is a scripted HQ at the MQTT seam: it stores seqs, acks the highest
+// contiguous one, and can drop, reject or ask for a rebase. The real HQ is
+// exercised end to end in cmd/pos-demo and hq's tests; this peer lets the
+// link's own rules be tested one at a time.
+type peerHQ struct {
+	t      testing.TB
+	c      paho.Client
+	topics wire.Topics
+
+	mu       sync.Mutex
+	got      map[int64]string // seq → event id
+	dupes    int
+	dbID     string
+	drop     bool
+	dropped  int
+	rejectID map[int64]string
+	rebaseTo int64
+	hellos   int
+	batches  int
+}
+
+func newPeerHQ(tb testing.TB, brokerURL string) *peerHQ {
+	tb.Helper()
+	p := &peerHQ{t: tb, topics: wire.NewTopics(""), got: map[int64]string{}, rejectID: map[int64]string{}}
+	o := paho.NewClientOptions().AddBroker(brokerURL).SetClientID("hq-peer").SetUsername("hq").
+		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(50 * time.Millisecond).
+		SetMaxReconnectInterval(100 * time.Millisecond).
+		SetOnConnectHandler(func(c paho.Client) {
+			c.Subscribe(p.topics.UpFilter(), 1, p.onMessage)
+		})
+	p.c = paho.NewClient(o)
+	tok := p.c.Connect()
+	require.True(tb, tok.WaitTimeout(5*time.Second))
+	require.NoError(tb, tok.Error())
+	tb.Cleanup(func() { p.c.Disconnect(0) })
+	return p
+}
+
+func (p *peerHQ) contiguous() int64 {
+	var n int64
+	for {
+		if _, ok := p.got[n+1]; !ok {
+			return n
+		}
+		n++
+	}
+}
+
+func (p *peerHQ) onMessage(c paho.Client, m paho.Message) {
+	t, err := p.topics.Parse(m.Topic())
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drop {
+		p.dropped++
+		return
+	}
+	ack := wire.Ack{V: wire.SchemaVersion, Store: t.Store, Terminal: t.Terminal, At: time.Now().UTC()}
+	switch t.Kind {
+	case wire.KindHello:
+		h, err := wire.DecodeHello(m.Payload())
+		if err != nil {
+			return
+		}
+		p.hellos++
+		ack.DBID = h.DBID
+		if p.dbID != "" && h.DBID != p.dbID && len(p.got) > 0 {
+			ack.Rebase = p.contiguous()
+		}
+		p.dbID = h.DBID
+	case wire.KindEvents:
+		b, err := wire.DecodeBatch(m.Payload())
+		if err != nil {
+			return
+		}
+		p.batches++
+		ack.DBID = b.DBID
+		for _, e := range b.Events {
+			if id, ok := p.got[e.Seq]; ok {
+				if id != e.ID {
+					p.t.Errorf("seq %d reused for a different event", e.Seq)
+				}
+				p.dupes++
+				continue
+			}
+			p.got[e.Seq] = e.ID
+			if reason, ok := p.rejectID[e.Seq]; ok {
+				ack.Rejected = append(ack.Rejected, wire.Rejection{Seq: e.Seq, ID: e.ID, Reason: reason})
+			}
+		}
+	default:
+		return
+	}
+	ack.Through = p.contiguous()
+	b, _ := wire.Encode(ack)
+	c.Publish(p.topics.Ack(t.Store, t.Terminal), 1, false, b)
+}
+
+func (p *peerHQ) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.got)
+}
+
+func startBroker(tb testing.TB) *embedbroker.Broker {
+	tb.Helper()
+	b, err := embedbroker.Start(embedbroker.Options{Privileged: []string{"hq"}})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { b.Close() })
+	return b
+}
+
+func openDB(tb testing.TB, path string) *localdb.DB {
+	tb.Helper()
+	if path == "" {
+		path = filepath.Join(tb.TempDir(), "pos.db")
+	}
+	db, err := localdb.Open(context.Background(), path, localdb.Options{})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { db.Close(context.Background()) })
+	return db
+}
+
+func addEvents(tb testing.TB, db *localdb.DB, n int) {
+	tb.Helper()
+	require.NoError(tb, db.WriteTx(context.Background(), func(tx *sql.Tx) error {
+		for i := 0; i < n; i++ {
+			if _, err := localdb.AppendEvent(context.Background(), tx, "test.event", map[string]int{"i": i}, time.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+func startLink(tb testing.TB, db *localdb.DB, broker string, mod func(*Options)) *Link {
+	tb.Helper()
+	o := Options{Store: "S1", Terminal: "T1", Broker: broker, AgentVersion: "test",
+		BatchEvents: 100, AckTimeout: 500 * time.Millisecond, BackoffMin: 20 * time.Millisecond,
+		BackoffMax: 200 * time.Millisecond, Poll: 20 * time.Millisecond}
+	if mod != nil {
+		mod(&o)
+	}
+	l := New(db, o)
+	require.NoError(tb, l.Open(context.Background()))
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(tb, l.Close(ctx))
+	})
+	return l
+}
+
+func backlog(tb testing.TB, l *Link) int64 {
+	s, err := l.State(context.Background())
+	require.NoError(tb, err)
+	return s.Backlog
+}
+
+func TestLinkDrainsOutboxInOrderExactlyOnce(t *testing.T) {
+	b := startBroker(t)
+	hq := newPeerHQ(t, b.URL())
+	db := openDB(t, "")
+	addEvents(t, db, 1234)
+	l := startLink(t, db, b.URL(), nil)
+	require.Eventually(t, func() bool { return backlog(t, l) == 0 }, 20*time.Second, 20*time.Millisecond)
+	require.Equal(t, 1234, hq.count())
+	addEvents(t, db, 10)
+	l.Notify()
+	require.Eventually(t, func() bool { return backlog(t, l) == 0 }, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, 1244, hq.count())
+	s, err := l.State(context.Background())
+	require.NoError(t, err)
+	require.True(t, s.Connected)
+	require.EqualValues(t, 1244, s.AckedSeq)
+	require.False(t, s.LastAck.IsZero())
+}
+
+func TestLinkBrokerDownAtStartThenUp(t *testing.T) {
+	b := startBroker(t)
+	url := b.URL()
+	require.NoError(t, b.Close())
+	db := openDB(t, "")
+	addEvents(t, db, 50)
+	l := startLink(t, db, url, nil)
+	require.Eventually(t, func() bool {
+		s, _ := l.State(context.Background())
+		return s.LastError != ""
+	}, 5*time.Second, 10*time.Millisecond, "link reports the broker is away")
+	require.EqualValues(t, 50, backlog(t, l), "nothing is lost or acked while offline")
+
+	b2, err := embedbroker.Restart(b)
+	require.NoError(t, err)
+	t.Cleanup(func() { b2.Close() })
+	hq := newPeerHQ(t, b2.URL())
+	require.Eventually(t, func() bool { return backlog(t, l) == 0 }, 15*time.Second, 20*time.Millisecond)
+	require.Equal(t, 50, hq.count())
+}
+
+func TestLinkBrokerRestartMidBatchLosesNothing(t *testing.T) {
+	b := startBroker(t)
+	hq := newPeerHQ(t, b.URL())
+	db := openDB(t, "")
+	addEvents(t, db, 3000)
+	l := startLink(t, db, b.URL(), func(o *Options) { o.BatchEvents = 50; o.Window = 2 })
+	require.Eventually(t, func() bool { return hq.count() > 0 }, 10*time.Second, time.Millisecond)
+	b2, err := embedbroker.Restart(b) // sessions and queues lost
+	require.NoError(t, err)
+	t.Cleanup(func() { b2.Close() })
+	require.Eventually(t, func() bool { return backlog(t, l) == 0 }, 30*time.Second, 20*time.Millisecond)
+	require.Equal(t, 3000, hq.count())
+}
+
+func TestLinkResendsWhenHQLosesABatch(t *testing.T) {
+	b := startBroker(t)
+	hq := newPeerHQ(t, b.URL())
+	db := openDB(t, "")
+	l := startLink(t, db, b.URL(), nil)
+	require.Eventually(t, func() bool { s, _ := l.State(context.Background()); return s.Reconciled }, 5*time.Second, 10*time.Millisecond)
+	hq.mu.Lock()
+	hq.drop = true
+	hq.mu.Unlock()
+	addEvents(t, db, 20)
+	l.Notify()
+	require.Eventually(t, func() bool { hq.mu.Lock(); defer hq.mu.Unlock(); return hq.dropped > 0 }, 5*time.Second, 10*time.Millisecond)
+	hq.mu.Lock()
+	hq.drop = false
+	hq.mu.Unlock()
+	require.Eventually(t, func() bool { return backlog(t, l) == 0 }, 10*time.Second, 20*time.Millisecond)
+	s, _ := l.State(context.Background())
+	require.Positive(t, s.Resends)
+	require.Equal(t, 20, hq.count())
+}
+
+func TestLinkDeadLettersRejectedEventsAndGoesOn(t *testing.T) {
+	b := startBroker(t)
+	hq := newPeerHQ(t, b.URL())
+	hq.rejectID[3] = "payload: bad schema"
+	db := openDB(t, "")
+	addEvents(t, db, 5)
+	l := startLink(t, db, b.URL(), nil)
+	require.Eventually(t, func() bool { return backlog(t, l) == 0 }, 10*time.Second, 20*time.Millisecond)
+	s, _ := l.State(context.Background())
+	require.EqualValues(t, 1, s.Rejected)
+	var reason string
+	require.NoError(t, db.Read.QueryRow("SELECT rejected FROM outbox WHERE seq = 3").Scan(&reason))
+	require.Equal(t, "payload: bad schema", reason)
+}
+
+func TestLinkReinstalledTerminalContinuesAboveHQ(t *testing.T) {
+	b := startBroker(t)
+	hq := newPeerHQ(t, b.URL())
+	old := openDB(t, "")
+	addEvents(t, old, 30)
+	l := startLink(t, old, b.URL(), nil)
+	require.Eventually(t, func() bool { return backlog(t, l) == 0 }, 10*time.Second, 20*time.Millisecond)
+	require.NoError(t, l.Close(context.Background()))
+
+	fresh := openDB(t, "") // same store and terminal, empty database
+	addEvents(t, fresh, 7)
+	l2 := startLink(t, fresh, b.URL(), nil)
+	require.Eventually(t, func() bool { return backlog(t, l2) == 0 }, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, 37, hq.count(), "the new database's events did not collide with seq 1..30")
+	var minSeq int64
+	require.NoError(t, fresh.Read.QueryRow("SELECT MIN(seq) FROM outbox").Scan(&minSeq))
+	require.EqualValues(t, 31, minSeq)
+}
+
+func TestLinkAppliesChangeFeedInOrderOnce(t *testing.T) {
+	b := startBroker(t)
+	hq := newPeerHQ(t, b.URL())
+	_ = hq
+	db := openDB(t, "")
+	var mu sync.Mutex
+	var applied []int64
+	l := startLink(t, db, b.URL(), func(o *Options) {
+		o.Apply = func(ctx context.Context, tx *sql.Tx, c wire.Change) error {
+			if c.Kind == "broken" {
+				return fmt.Errorf("cannot apply")
+			}
+			mu.Lock()
+			applied = append(applied, c.Version)
+			mu.Unlock()
+			return nil
+		}
+	})
+	require.Eventually(t, func() bool { s, _ := l.State(context.Background()); return s.Reconciled }, 5*time.Second, 10*time.Millisecond)
+	pub := func(after int64, versions ...int64) {
+		msg := wire.Changes{V: 1, Store: "S1", After: after, Latest: versions[len(versions)-1], At: time.Now().UTC()}
+		for _, v := range versions {
+			kind := "product"
+			if v == 6 {
+				kind = "broken"
+			}
+			msg.Changes = append(msg.Changes, wire.Change{Version: v, Kind: kind, Key: fmt.Sprint(v), Op: wire.OpUpsert, Data: json.RawMessage(`{}`), At: time.Now().UTC()})
+		}
+		data, err := wire.Encode(msg)
+		require.NoError(t, err)
+		require.True(t, hq.c.Publish(wire.NewTopics("").Changes("S1"), 1, false, data).WaitTimeout(2*time.Second))
+	}
+	pub(0, 1, 2, 4)
+	pub(0, 1, 2, 4) // duplicate delivery
+	pub(9, 10)      // leapfrogs 5..9: refused, a hello asks for a resend
+	pub(4, 6, 7)    // 6 cannot be applied: skipped, the feed goes on
+	require.Eventually(t, func() bool {
+		s, _ := l.State(context.Background())
+		return s.FeedVersion == 7
+	}, 5*time.Second, 10*time.Millisecond)
+	mu.Lock()
+	got := append([]int64(nil), applied...)
+	mu.Unlock()
+	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
+	require.Equal(t, []int64{1, 2, 4, 7}, got)
+	hq.mu.Lock()
+	require.GreaterOrEqual(t, hq.hellos, 2, "the gap triggered another hello")
+	hq.mu.Unlock()
+}
+
+func TestLinkRefusesBadOptions(t *testing.T) {
+	db := openDB(t, "")
+	require.Error(t, New(db, Options{Store: "S/1", Terminal: "T1", Broker: "tcp://x"}).Open(context.Background()))
+	require.Error(t, New(db, Options{Store: "S1", Terminal: "T1"}).Open(context.Background()))
+}
