@@ -1,0 +1,212 @@
+package sqlcore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+
+	"github.com/edgepos/edgepos/hq"
+	"github.com/edgepos/edgepos/sync/wire"
+)
+
+type dayKey struct{ store, day string }
+
+type dayAgg struct {
+	count, gross, tax, voidCount, voided, returnCount, returned int64
+}
+
+func linesTax(ls []wire.SaleLine) int64 {
+	var t int64
+	for _, l := range ls {
+		t += l.Tax
+	}
+	return t
+}
+
+// project updates the projections for newly stored events, inside the
+// ingest transaction. Payloads were validated (wire.ValidatePayload) before
+// they got here; a type HQ does not project is only stored.
+func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs []*wire.Event) error {
+	days := map[dayKey]*dayAgg{}
+	agg := func(day string) *dayAgg {
+		k := dayKey{store, day}
+		if days[k] == nil {
+			days[k] = &dayAgg{}
+		}
+		return days[k]
+	}
+	coupons := map[string]bool{}
+	for _, e := range evs {
+		switch e.Type {
+		case wire.EventSaleCompleted:
+			var p wire.SaleCompleted
+			if err := wire.DecodePayload(e.Payload, &p); err != nil {
+				return fmt.Errorf("project seq %d: %w", e.Seq, err)
+			}
+			a := agg(p.BusinessDay)
+			a.count++
+			a.gross += p.Total
+			a.tax += p.Tax
+		case wire.EventSaleVoided:
+			var p wire.SaleVoided
+			if err := wire.DecodePayload(e.Payload, &p); err != nil {
+				return fmt.Errorf("project seq %d: %w", e.Seq, err)
+			}
+			a := agg(p.BusinessDay)
+			a.voidCount++
+			a.voided += p.Total
+			a.tax -= linesTax(p.Lines)
+		case wire.EventReturnCompleted:
+			var p wire.ReturnCompleted
+			if err := wire.DecodePayload(e.Payload, &p); err != nil {
+				return fmt.Errorf("project seq %d: %w", e.Seq, err)
+			}
+			a := agg(p.BusinessDay)
+			a.returnCount++
+			a.returned += p.Total
+			a.tax -= linesTax(p.Lines)
+		case wire.EventStockLevel:
+			var p wire.StockLevel
+			if err := wire.DecodePayload(e.Payload, &p); err != nil {
+				return fmt.Errorf("project seq %d: %w", e.Seq, err)
+			}
+			at := p.At
+			if at.IsZero() {
+				at = e.At
+			}
+			// The level reported last (by the terminal's time) wins, so an
+			// out-of-order delivery does not roll the level back.
+			_, err := tx.Exec(ctx, `INSERT INTO inventory(store, sku, on_hand, deltas, reported_at) VALUES(?, ?, ?, ?, ?)
+				ON CONFLICT(store, sku) DO UPDATE SET
+				deltas = inventory.deltas + excluded.deltas,
+				on_hand = CASE WHEN excluded.reported_at >= inventory.reported_at THEN excluded.on_hand ELSE inventory.on_hand END,
+				reported_at = CASE WHEN excluded.reported_at >= inventory.reported_at THEN excluded.reported_at ELSE inventory.reported_at END`,
+				store, p.SKU, p.OnHand, p.Delta, at.UTC())
+			if err != nil {
+				return fmt.Errorf("project stock seq %d: %w", e.Seq, err)
+			}
+		case wire.EventCouponRedeemed:
+			var p wire.CouponRedeemed
+			if err := wire.DecodePayload(e.Payload, &p); err != nil {
+				return fmt.Errorf("project seq %d: %w", e.Seq, err)
+			}
+			at := p.RedeemedAt
+			if at.IsZero() {
+				at = e.At
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO coupon_redemptions(event_id, coupon_id, store, terminal, receipt, sale_id, amount, redeemed_at, status, reason)
+				VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, '') ON CONFLICT DO NOTHING`,
+				e.ID, p.CouponID, store, terminal, p.Receipt, p.SaleID, p.Amount, at.UTC(), hq.RedemptionWinner)
+			if err != nil {
+				return fmt.Errorf("project redemption seq %d: %w", e.Seq, err)
+			}
+			coupons[p.CouponID] = true
+		}
+	}
+	keys := make([]dayKey, 0, len(days))
+	for k := range days {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b dayKey) int { return cmp.Compare(a.day, b.day) })
+	for _, k := range keys {
+		a := days[k]
+		_, err := tx.Exec(ctx, `INSERT INTO sales_daily(store, business_day, sales_count, gross, tax, void_count, voided, return_count, returned)
+			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(store, business_day) DO UPDATE SET
+			sales_count = sales_daily.sales_count + excluded.sales_count,
+			gross = sales_daily.gross + excluded.gross,
+			tax = sales_daily.tax + excluded.tax,
+			void_count = sales_daily.void_count + excluded.void_count,
+			voided = sales_daily.voided + excluded.voided,
+			return_count = sales_daily.return_count + excluded.return_count,
+			returned = sales_daily.returned + excluded.returned`,
+			k.store, k.day, a.count, a.gross, a.tax, a.voidCount, a.voided, a.returnCount, a.returned)
+		if err != nil {
+			return fmt.Errorf("project sales %s %s: %w", k.store, k.day, err)
+		}
+	}
+	ids := make([]string, 0, len(coupons))
+	for id := range coupons {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // a fixed lock order: no deadlock between ingest processes
+	for _, id := range ids {
+		if err := c.settleCoupon(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settleCoupon recomputes which redemption of coupon id wins: the earliest
+// by redemption time (ties: store, terminal, event id) among those not after
+// a revocation. Recomputing on each change handles a later-arriving
+// redemption with an earlier time: the winner flips.
+func (c *Core) settleCoupon(ctx context.Context, tx Tx, id string) error {
+	if err := c.lock(ctx, tx, "coupon:"+id); err != nil {
+		return fmt.Errorf("lock coupon %s: %w", id, err)
+	}
+	var revoked sql.NullTime
+	err := tx.QueryRow(ctx, "SELECT revoked_at FROM coupons WHERE id = ?", id).Scan(&revoked)
+	if err != nil && !isNoRows(err) {
+		return fmt.Errorf("read coupon %s: %w", id, err)
+	}
+	reds, err := redemptions(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	winner := ""
+	for _, r := range reds {
+		status, reason := hq.RedemptionConflict, hq.ConflictDouble
+		switch {
+		case revoked.Valid && !r.RedeemedAt.Before(revoked.Time):
+			reason = hq.ConflictRevoked
+		case winner == "":
+			winner = r.EventID
+			status, reason = hq.RedemptionWinner, ""
+		}
+		if r.Status == status && r.Reason == reason {
+			continue
+		}
+		if _, err := tx.Exec(ctx, "UPDATE coupon_redemptions SET status = ?, reason = ? WHERE event_id = ?", status, reason, r.EventID); err != nil {
+			return fmt.Errorf("settle coupon %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func redemptions(ctx context.Context, q Querier, couponID string) ([]hq.Redemption, error) {
+	var out []hq.Redemption
+	err := scanEach(ctx, q, func(r Rows) error {
+		x, err := scanRedemption(r)
+		if err != nil {
+			return err
+		}
+		out = append(out, x)
+		return nil
+	}, "SELECT "+redemptionCols+" FROM coupon_redemptions WHERE coupon_id = ?", couponID)
+	if err != nil {
+		return nil, fmt.Errorf("read redemptions of %s: %w", couponID, err)
+	}
+	sortRedemptions(out)
+	return out, nil
+}
+
+const redemptionCols = "event_id, coupon_id, store, terminal, receipt, sale_id, amount, redeemed_at, status, reason"
+
+func scanRedemption(r Rows) (hq.Redemption, error) {
+	var x hq.Redemption
+	err := r.Scan(&x.EventID, &x.CouponID, &x.Store, &x.Terminal, &x.Receipt, &x.SaleID, &x.Amount, &x.RedeemedAt, &x.Status, &x.Reason)
+	x.RedeemedAt = x.RedeemedAt.UTC()
+	return x, err
+}
+
+// sortRedemptions orders by time in Go, not SQL, so both databases agree
+// to the nanosecond.
+func sortRedemptions(rs []hq.Redemption) {
+	slices.SortFunc(rs, func(a, b hq.Redemption) int {
+		return cmp.Or(a.RedeemedAt.Compare(b.RedeemedAt), cmp.Compare(a.Store, b.Store), cmp.Compare(a.Terminal, b.Terminal), cmp.Compare(a.EventID, b.EventID))
+	})
+}

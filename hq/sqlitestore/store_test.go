@@ -1,0 +1,38 @@
+package sqlitestore
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/edgepos/edgepos/hq"
+	"github.com/edgepos/edgepos/hq/storetest"
+)
+
+func TestSuite(t *testing.T) {
+	storetest.RunSuite(t, func(t *testing.T) hq.Store {
+		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "hq.db"), Options{})
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close(context.Background()) })
+		return s
+	})
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hq.db")
+	s, err := Open(ctx, path, Options{})
+	require.NoError(t, err)
+	db := storetest.NewID(t)
+	_, err = s.IngestBatch(ctx, storetest.Batch("S1", "T1", db, storetest.Stock(t, 1, "A", 1, 1, storetest.T0)), nil, storetest.T0)
+	require.NoError(t, err)
+	require.NoError(t, s.Close(ctx))
+	s, err = Open(ctx, path, Options{})
+	require.NoError(t, err)
+	defer s.Close(ctx)
+	f, err := s.Fleet(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), f[0].AckedSeq)
+}
