@@ -1,0 +1,248 @@
+package hq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edgepos/edgepos/sync/wire"
+)
+
+// Quarantine reasons for whole messages.
+const (
+	ReasonBadTopic = "bad topic"
+	ReasonMismatch = "store/terminal mismatch"
+	ReasonOversize = "oversized"
+)
+
+// enqueueWait bounds how long paho's router may wait for a full worker
+// queue. Longer and the client stalls until the broker drops it (paho's
+// router runs handlers in order); a message given up on is not acked, so
+// the broker redelivers it after the next reconnect and the terminal
+// resends after its ack timeout anyway.
+const enqueueWait = 2 * time.Second
+
+// onMessage runs on paho's router. It only routes: each terminal's messages
+// go to one worker so they are processed in order.
+func (s *Service) onMessage(_ paho.Client, m paho.Message) {
+	q := s.queues[s.shard(m.Topic())]
+	select {
+	case q <- m:
+		return
+	default:
+	}
+	t := time.NewTimer(enqueueWait)
+	defer t.Stop()
+	select {
+	case q <- m:
+	case <-s.ctx.Done():
+	case <-t.C:
+		s.log.Warn("ingest queue full: message left unacked for redelivery", "topic", m.Topic())
+	}
+}
+
+func (s *Service) shard(topic string) int {
+	if len(s.queues) == 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	if t, err := s.topics.Parse(topic); err == nil {
+		h.Write([]byte(t.Store + "/" + t.Terminal))
+	} else {
+		h.Write([]byte(topic))
+	}
+	return int(h.Sum32() % uint32(len(s.queues)))
+}
+
+// work processes one queue until ctx ends. A message is PUBACKed only once
+// its outcome (stored, or quarantined) is committed.
+func (s *Service) work(ctx context.Context, q <-chan paho.Message) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-q:
+			s.handleWithRetry(ctx, m)
+		}
+	}
+}
+
+// errCrash is what a fault seam returns to stop the processing of a
+// message as a crash would.
+var errCrash = errors.New("simulated crash")
+
+func (s *Service) handleWithRetry(ctx context.Context, m paho.Message) {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.handle(ctx, m)
+		if err == nil {
+			m.Ack()
+			return
+		}
+		if errors.Is(err, errCrash) || ctx.Err() != nil || attempt == 5 {
+			// Not acked: the broker redelivers it after a reconnect.
+			s.log.Error("message not processed; left unacked for redelivery", "topic", m.Topic(), "err", err)
+			return
+		}
+		s.log.Warn("processing failed, retrying", "topic", m.Topic(), "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff *= 4
+	}
+}
+
+// handle processes one message. It returns nil when the message is done
+// with (stored and answered, or quarantined), an error when it must be
+// tried again.
+func (s *Service) handle(ctx context.Context, m paho.Message) error {
+	now := s.opts.Now().UTC()
+	data := m.Payload()
+	t, err := s.topics.Parse(m.Topic())
+	if err != nil {
+		return s.quarantine(ctx, m.Topic(), Topic{}, data, ReasonBadTopic+": "+err.Error(), now)
+	}
+	top := Topic{Store: t.Store, Terminal: t.Terminal}
+	switch t.Kind {
+	case wire.KindEvents:
+		return s.handleEvents(ctx, m.Topic(), top, data, now)
+	case wire.KindHello:
+		return s.handleHello(ctx, m.Topic(), top, data, now)
+	case wire.KindStatus:
+		st, err := wire.DecodeStatus(data)
+		if err != nil {
+			s.log.Warn("bad status message ignored", "store", t.Store, "terminal", t.Terminal, "err", err)
+			return nil
+		}
+		at := st.At
+		if at.IsZero() {
+			at = now
+		}
+		if err := s.store.SetStatus(ctx, t.Store, t.Terminal, st.State == "online", at); err != nil {
+			return err
+		}
+		return nil
+	default:
+		return s.quarantine(ctx, m.Topic(), top, data, ReasonBadTopic+": not an upload", now)
+	}
+}
+
+// Topic names the store and terminal a message came from, by its topic.
+type Topic struct{ Store, Terminal string }
+
+func (s *Service) quarantine(ctx context.Context, topic string, t Topic, data []byte, reason string, now time.Time) error {
+	s.log.Warn("message quarantined", "store", t.Store, "terminal", t.Terminal, "topic", topic, "reason", reason, "bytes", len(data))
+	raw := data
+	if len(raw) > MaxQuarantineRaw {
+		raw = raw[:MaxQuarantineRaw]
+	}
+	return s.store.Quarantine(ctx, QuarantineEntry{ReceivedAt: now, Topic: topic, Store: t.Store, Terminal: t.Terminal, Reason: reason, Size: len(data), Raw: raw})
+}
+
+func (s *Service) handleEvents(ctx context.Context, topic string, t Topic, data []byte, now time.Time) error {
+	if len(data) > wire.MaxMessageBytes {
+		return s.quarantine(ctx, topic, t, data, fmt.Sprintf("%s: %d bytes > %d", ReasonOversize, len(data), wire.MaxMessageBytes), now)
+	}
+	b, err := wire.DecodeBatch(data)
+	if err != nil {
+		return s.quarantine(ctx, topic, t, data, err.Error(), now)
+	}
+	if b.Store != t.Store || b.Terminal != t.Terminal {
+		return s.quarantine(ctx, topic, t, data, fmt.Sprintf("%s: payload says %s/%s", ReasonMismatch, b.Store, b.Terminal), now)
+	}
+	invalid := map[int64]string{}
+	for i := range b.Events {
+		if err := wire.ValidatePayload(&b.Events[i]); err != nil {
+			invalid[b.Events[i].Seq] = err.Error()
+		}
+	}
+	if s.beforeStore != nil {
+		if err := s.beforeStore(t.Store, t.Terminal); err != nil {
+			return fmt.Errorf("%w: %v", errCrash, err)
+		}
+	}
+	res, err := s.store.IngestBatch(ctx, b, invalid, now)
+	if errors.Is(err, ErrDBMismatch) {
+		return s.quarantine(ctx, topic, t, data, err.Error(), now)
+	}
+	if err != nil {
+		return err
+	}
+	if s.afterCommit != nil {
+		if err := s.afterCommit(wire.KindEvents, t.Store, t.Terminal); err != nil {
+			return fmt.Errorf("%w: %v", errCrash, err)
+		}
+	}
+	feed, err := s.store.FeedLatest(ctx, t.Store)
+	if err != nil {
+		return err
+	}
+	if len(res.Rejected) > 0 {
+		s.log.Warn("events rejected", "store", t.Store, "terminal", t.Terminal, "count", len(res.Rejected), "seq", res.Rejected[0].Seq, "reason", res.Rejected[0].Reason)
+	}
+	s.publish(s.topics.Ack(t.Store, t.Terminal), wire.Ack{V: wire.SchemaVersion, Store: t.Store, Terminal: t.Terminal, DBID: b.DBID,
+		Through: res.Through, Rejected: res.Rejected, FeedVersion: feed, At: now})
+	return nil
+}
+
+func (s *Service) handleHello(ctx context.Context, topic string, t Topic, data []byte, now time.Time) error {
+	if len(data) > wire.MaxMessageBytes {
+		return s.quarantine(ctx, topic, t, data, ReasonOversize, now)
+	}
+	h, err := wire.DecodeHello(data)
+	if err != nil {
+		return s.quarantine(ctx, topic, t, data, err.Error(), now)
+	}
+	if h.Store != t.Store || h.Terminal != t.Terminal {
+		return s.quarantine(ctx, topic, t, data, fmt.Sprintf("%s: payload says %s/%s", ReasonMismatch, h.Store, h.Terminal), now)
+	}
+	res, err := s.store.Hello(ctx, h, now)
+	if err != nil {
+		return err
+	}
+	if s.afterCommit != nil {
+		if err := s.afterCommit(wire.KindHello, t.Store, t.Terminal); err != nil {
+			return fmt.Errorf("%w: %v", errCrash, err)
+		}
+	}
+	if res.Rebase > 0 {
+		s.log.Warn("terminal has a new database: rebased", "store", t.Store, "terminal", t.Terminal, "seq", res.Rebase)
+	}
+	if skew := h.Clock.Sub(now); skew > 5*time.Minute || skew < -5*time.Minute {
+		s.log.Warn("terminal clock is off", "store", t.Store, "terminal", t.Terminal, "skew", skew.Round(time.Second).String())
+	}
+	s.publish(s.topics.Ack(t.Store, t.Terminal), wire.Ack{V: wire.SchemaVersion, Store: t.Store, Terminal: t.Terminal, DBID: h.DBID,
+		Through: res.Through, Rebase: res.Rebase, FeedVersion: res.FeedVersion, At: now})
+	if h.FeedVersion < res.FeedVersion {
+		if err := s.publishFeed(ctx, t.Store, h.FeedVersion); err != nil {
+			// The hello is stored and answered; the terminal asks again.
+			s.log.Error("resend change feed", "store", t.Store, "err", err)
+		}
+	}
+	return nil
+}
+
+// publish sends msg at QoS 1 and waits (bounded) for the broker to take it.
+// The token is not proof of delivery (paho #563): a lost ack is recovered by
+// the terminal's resend, which HQ answers again.
+func (s *Service) publish(topic string, msg any) {
+	data, err := wire.Encode(msg)
+	if err != nil {
+		s.log.Error("encode outgoing message", "topic", topic, "err", err)
+		return
+	}
+	c := s.client
+	if c == nil {
+		return
+	}
+	tok := c.Publish(topic, 1, false, data)
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		s.log.Warn("publish not confirmed", "topic", topic, "err", tok.Error())
+	}
+}
