@@ -64,6 +64,14 @@ func Batch(store, terminal, db string, evs ...wire.Event) *wire.Batch {
 	return &wire.Batch{V: wire.SchemaVersion, Store: store, Terminal: terminal, DBID: db, SentAt: T0, Events: evs}
 }
 
+// SameTime asserts two instants are equal to the microsecond: PostgreSQL
+// keeps microseconds (rounded), SQLite nanoseconds. The raw event payload
+// keeps the exact time either way.
+func SameTime(tb testing.TB, want, got time.Time) {
+	tb.Helper()
+	require.WithinDuration(tb, want, got, time.Microsecond)
+}
+
 // RunSuite runs the behaviour suite against stores from open.
 func RunSuite(t *testing.T, open Factory) {
 	ctx := context.Background()
@@ -175,7 +183,7 @@ func RunSuite(t *testing.T, open Factory) {
 		require.Len(t, q, 2)
 		require.Equal(t, "malformed", q[0].Reason, "newest first")
 		require.Equal(t, []byte("{{{"), q[0].Raw)
-		require.True(t, T0.Add(time.Second).Equal(q[0].ReceivedAt))
+		SameTime(t, T0.Add(time.Second), q[0].ReceivedAt)
 		require.Len(t, q[1].Raw, hq.MaxQuarantineRaw, "raw bytes are capped")
 		require.Equal(t, len(big), q[1].Size)
 	})
@@ -215,11 +223,11 @@ func RunSuite(t *testing.T, open Factory) {
 		require.Equal(t, "1.1.0", f.AgentVersion)
 		require.Equal(t, newDB, f.DBID)
 		require.Equal(t, int64(7), f.Backlog)
-		require.True(t, T0.Add(-time.Hour).Equal(f.OldestUnsynced))
+		SameTime(t, T0.Add(-time.Hour), f.OldestUnsynced)
 		require.Equal(t, (72 * time.Hour).Milliseconds(), f.ClockSkewMS)
 		require.Equal(t, int64(5), f.AckedSeq)
 		require.Equal(t, int64(5), f.HighSeq)
-		require.True(t, T0.Equal(f.LastUpload))
+		SameTime(t, T0, f.LastUpload)
 
 		// A reinstall before any event was stored: no rebase.
 		hr, err = s.Hello(ctx, &wire.Hello{V: 1, Store: "S2", Terminal: "T1", DBID: NewID(t), Clock: T0}, T0)
@@ -242,7 +250,7 @@ func RunSuite(t *testing.T, open Factory) {
 		fleet, err = s.Fleet(ctx)
 		require.NoError(t, err)
 		require.False(t, fleet[0].Online)
-		require.True(t, T0.Add(time.Minute).Equal(fleet[0].StatusAt))
+		SameTime(t, T0.Add(time.Minute), fleet[0].StatusAt)
 		stores, err := s.Stores(ctx)
 		require.NoError(t, err)
 		require.Equal(t, []string{"S1"}, stores)
@@ -284,7 +292,7 @@ func RunSuite(t *testing.T, open Factory) {
 		require.Equal(t, "A", inv[0].SKU)
 		require.Equal(t, int64(9000), inv[0].OnHand)
 		require.Equal(t, int64(-3000), inv[0].Deltas)
-		require.True(t, T0.Add(2*time.Minute).Equal(inv[0].ReportedAt))
+		SameTime(t, T0.Add(2*time.Minute), inv[0].ReportedAt)
 		ingest(t, s, Batch("S1", "T1", db, Stock(t, 3, "A", 8000, -1000, T0.Add(3*time.Minute))), nil)
 		inv, err = s.Inventory(ctx, "S1")
 		require.NoError(t, err)
@@ -360,7 +368,7 @@ func RunSuite(t *testing.T, open Factory) {
 		require.ErrorIs(t, err, hq.ErrNotFound)
 		info, err = s.Coupon(ctx, c.ID)
 		require.NoError(t, err)
-		require.True(t, T0.Add(2*time.Hour).Equal(info.RevokedAt))
+		SameTime(t, T0.Add(2*time.Hour), info.RevokedAt)
 	})
 
 	t.Run("feed versions", func(t *testing.T) {
@@ -383,7 +391,7 @@ func RunSuite(t *testing.T, open Factory) {
 		require.Len(t, s1, 2, "own entries and those for every store")
 		require.Equal(t, "A", s1[0].Key)
 		require.JSONEq(t, `{"sku":"B"}`, string(s1[1].Data))
-		require.True(t, T0.Equal(s1[1].At))
+		SameTime(t, T0, s1[1].At)
 		s1, err = s.FeedSince(ctx, "S1", es[0].Version, 100)
 		require.NoError(t, err)
 		require.Len(t, s1, 1)
@@ -439,7 +447,7 @@ func RunSuite(t *testing.T, open Factory) {
 		require.Equal(t, int64(1), r.Through)
 		inv, err := s.Inventory(ctx, "S1")
 		require.NoError(t, err)
-		require.True(t, far.Equal(inv[0].ReportedAt))
+		SameTime(t, far, inv[0].ReportedAt)
 	})
 
 	t.Run("large batch", func(t *testing.T) {

@@ -182,7 +182,7 @@ func (c *Core) ingest(ctx context.Context, tx Tx, b *wire.Batch, invalid map[int
 	if len(rows) > 0 {
 		insert := c.d.InsertEvents
 		if insert == nil {
-			insert = insertEventsMultiRow
+			insert = InsertEventsMultiRow
 		}
 		n, err := insert(ctx, tx, rows)
 		if err != nil {
@@ -233,7 +233,9 @@ func (c *Core) existingIDs(ctx context.Context, tx Tx, ids []string) (map[string
 	return known, nil
 }
 
-func insertEventsMultiRow(ctx context.Context, tx Tx, rows []EventRow) (int64, error) {
+// InsertEventsMultiRow inserts rows with multi-row INSERT … ON CONFLICT DO
+// NOTHING, 100 rows a statement, and returns how many were inserted.
+func InsertEventsMultiRow(ctx context.Context, tx Tx, rows []EventRow) (int64, error) {
 	const per = 100
 	var total int64
 	for start := 0; start < len(rows); start += per {
