@@ -220,3 +220,33 @@ func TestBackupIsAConsistentCopy(t *testing.T) {
 	tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(dest), ".*.tmp"))
 	require.Empty(t, tmps, "no temp file left behind")
 }
+
+func TestOutboxStateBacklogMatchesCount(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	check := func(step string) {
+		t.Helper()
+		st, err := db.OutboxState(ctx)
+		require.NoError(t, err)
+		var n int64
+		require.NoError(t, db.Read.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE acked = 0").Scan(&n))
+		require.Equal(t, n, st.Backlog, step)
+	}
+	check("empty")
+	appendN(t, db, 10)
+	check("ten")
+	require.NoError(t, db.Reject(ctx, 4, "bad"))
+	require.NoError(t, db.Reject(ctx, 9, "bad"))
+	check("two rejected")
+	_, err := db.AckThrough(ctx, 5)
+	require.NoError(t, err)
+	check("acked prefix")
+	_, err = db.Rebase(ctx, 100)
+	require.NoError(t, err)
+	check("rebased")
+	_, err = db.AckThrough(ctx, 200)
+	require.NoError(t, err)
+	check("all acked")
+	appendN(t, db, 3)
+	check("more after")
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -99,6 +100,12 @@ func (db *DB) AckThrough(ctx context.Context, through int64) (int64, error) {
 			return err
 		}
 		n, _ = res.RowsAffected()
+		// The acked cursor lives in meta so reading it never scans the table.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES('acked_seq', ?)
+			ON CONFLICT(key) DO UPDATE SET value = excluded.value
+			WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)`, strconv.FormatInt(through, 10)); err != nil {
+			return err
+		}
 		return raiseSequence(ctx, tx, through)
 	})
 	if err != nil {
@@ -140,8 +147,10 @@ func (db *DB) Rebase(ctx context.Context, after int64) (int64, error) {
 		}
 		if minSeq.Valid && minSeq.Int64 <= after {
 			shift = after + 1 - minSeq.Int64
-			// Two steps, so no row's new seq collides with a row not yet moved.
-			if _, err := tx.ExecContext(ctx, "UPDATE outbox SET seq = -seq WHERE acked = 0"); err != nil {
+			// Move every row from the first unacked one up, rejected ones
+			// among them too, so seq stays gapless. Two steps, so no row's
+			// new seq collides with a row not yet moved.
+			if _, err := tx.ExecContext(ctx, "UPDATE outbox SET seq = -seq WHERE seq >= ?", minSeq.Int64); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, "UPDATE outbox SET seq = -seq + ? WHERE seq < 0", shift); err != nil {
@@ -204,31 +213,65 @@ type OutboxState struct {
 	Rejected      int64     // dead-lettered events
 }
 
-// OutboxState reads the queue's summary.
+// OutboxState reads the queue's summary. Every part is an index or meta
+// look-up, so it is cheap to call on each ack and status poll.
 func (db *DB) OutboxState(ctx context.Context) (OutboxState, error) {
 	var s OutboxState
-	var first, acked sql.NullInt64
-	var oldest sql.NullTime
-	err := db.Read.QueryRowContext(ctx, `SELECT
-		(SELECT COUNT(*) FROM outbox WHERE acked = 0),
-		(SELECT MIN(seq) FROM outbox WHERE acked = 0),
+	var first sql.NullInt64
+	var acked sql.NullString
+	var oldest sql.NullString
+	// Counting unacked rows would walk the whole backlog on every call.
+	// Instead: acks are a prefix (AckThrough) plus single rejected rows, and
+	// seq is gapless, so every row from the first unacked one to the last
+	// row is unacked except the rejected ones among them.
+	var maxRow sql.NullInt64
+	var rejectedAbove int64
+	err := db.Read.QueryRowContext(ctx, `WITH f(first) AS (SELECT MIN(seq) FROM outbox WHERE acked = 0)
+		SELECT
+		(SELECT first FROM f),
+		(SELECT MAX(seq) FROM outbox),
 		(SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)),
-		(SELECT MAX(seq) FROM outbox WHERE acked = 1),
-		(SELECT created_at FROM outbox WHERE acked = 0 ORDER BY seq LIMIT 1),
-		(SELECT COUNT(*) FROM outbox WHERE rejected IS NOT NULL)`).
-		Scan(&s.Backlog, &first, &s.LastSeq, &acked, &oldest, &s.Rejected)
+		(SELECT value FROM meta WHERE key = 'acked_seq'),
+		(SELECT created_at FROM outbox WHERE seq = (SELECT first FROM f)),
+		(SELECT COUNT(*) FROM outbox WHERE rejected IS NOT NULL),
+		(SELECT COUNT(*) FROM outbox WHERE rejected IS NOT NULL AND seq >= (SELECT first FROM f))`).
+		Scan(&first, &maxRow, &s.LastSeq, &acked, &oldest, &s.Rejected, &rejectedAbove)
 	if err != nil {
 		return s, fmt.Errorf("read outbox state: %w", err)
 	}
-	s.FirstUnacked, s.AckedSeq = first.Int64, acked.Int64
-	if oldest.Valid {
-		s.OldestUnacked = oldest.Time.UTC()
+	s.FirstUnacked = first.Int64
+	if first.Valid {
+		s.Backlog = maxRow.Int64 - first.Int64 + 1 - rejectedAbove
 	}
-	if s.AckedSeq == 0 && s.FirstUnacked > 1 {
+	if acked.Valid {
+		s.AckedSeq, _ = strconv.ParseInt(acked.String, 10, 64)
+	}
+	if oldest.Valid {
+		// A column read through a sub-select loses its declared type, so
+		// the driver hands back the text it stored.
+		t, err := parseSQLiteTime(oldest.String)
+		if err != nil {
+			return s, fmt.Errorf("read outbox state: oldest event time %q: %w", oldest.String, err)
+		}
+		s.OldestUnacked = t
+	}
+	if s.FirstUnacked > 0 && s.AckedSeq < s.FirstUnacked-1 {
+		// Seq is gapless: everything below the first unacked is acked
+		// (after a rebase, or in a file older than the acked cursor).
 		s.AckedSeq = s.FirstUnacked - 1
 	}
-	if s.Backlog == 0 {
+	if s.Backlog == 0 && s.AckedSeq < s.LastSeq {
 		s.AckedSeq = s.LastSeq
 	}
 	return s, nil
+}
+
+// parseSQLiteTime parses the text modernc writes with _time_format=sqlite.
+func parseSQLiteTime(v string) (time.Time, error) {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999Z07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("unrecognised time format")
 }

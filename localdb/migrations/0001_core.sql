@@ -18,3 +18,4 @@ CREATE TABLE outbox (
     rejected   TEXT    -- HQ's reason when it refused the event for good (dead letter)
 );
 CREATE INDEX outbox_unacked ON outbox(seq) WHERE acked = 0;
+CREATE INDEX outbox_rejected ON outbox(seq) WHERE rejected IS NOT NULL;
