@@ -19,30 +19,10 @@ const (
 	ReasonOversize = "oversized"
 )
 
-// enqueueWait bounds how long paho's router may wait for a full worker
-// queue. Longer and the client stalls until the broker drops it (paho's
-// router runs handlers in order); a message given up on is not acked, so
-// the broker redelivers it after the next reconnect and the terminal
-// resends after its ack timeout anyway.
-const enqueueWait = 2 * time.Second
-
-// onMessage runs on paho's router. It only routes: each terminal's messages
-// go to one worker so they are processed in order.
+// onMessage runs on paho's router. It only routes, and never blocks: each
+// terminal's messages go to one worker so they are processed in order.
 func (s *Service) onMessage(_ paho.Client, m paho.Message) {
-	q := s.queues[s.shard(m.Topic())]
-	select {
-	case q <- m:
-		return
-	default:
-	}
-	t := time.NewTimer(enqueueWait)
-	defer t.Stop()
-	select {
-	case q <- m:
-	case <-s.ctx.Done():
-	case <-t.C:
-		s.log.Warn("ingest queue full: message left unacked for redelivery", "topic", m.Topic())
-	}
+	s.queues[s.shard(m.Topic())].Push(m)
 }
 
 func (s *Service) shard(topic string) int {
@@ -60,14 +40,13 @@ func (s *Service) shard(topic string) int {
 
 // work processes one queue until ctx ends. A message is PUBACKed only once
 // its outcome (stored, or quarantined) is committed.
-func (s *Service) work(ctx context.Context, q <-chan paho.Message) {
+func (s *Service) work(ctx context.Context, q *msgQueue) {
 	for {
-		select {
-		case <-ctx.Done():
+		m, ok := q.Pop(ctx)
+		if !ok {
 			return
-		case m := <-q:
-			s.handleWithRetry(ctx, m)
 		}
+		s.handleWithRetry(ctx, m)
 	}
 }
 
@@ -241,8 +220,8 @@ func (s *Service) publish(topic string, msg any) {
 	if c == nil {
 		return
 	}
-	tok := c.Publish(topic, 1, false, data)
-	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		s.log.Warn("publish not confirmed", "topic", topic, "err", tok.Error())
-	}
+	// Not waited for: a worker waiting on the broker's PUBACK holds up every
+	// terminal behind it, and the token proves nothing anyway (paho #563).
+	// A lost ack costs a resend, which is answered again.
+	c.Publish(topic, 1, false, data)
 }

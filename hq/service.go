@@ -44,8 +44,8 @@ type Options struct {
 	// Workers is how many goroutines store uploads (each terminal always
 	// goes to the same one, so its batches stay in order); default 4.
 	Workers int
-	// QueueDepth bounds each worker's queue of messages not yet processed
-	// (and not yet PUBACKed); default 256.
+	// QueueDepth is deprecated and ignored: a worker's queue is bounded by
+	// the broker's in-flight limit, since HQ PUBACKs only after processing.
 	QueueDepth int
 
 	// APIListen is the operator HTTP address; empty serves no HTTP (the
@@ -73,7 +73,7 @@ type Service struct {
 
 	client     paho.Client
 	subscribed atomic.Bool
-	queues     []chan paho.Message
+	queues     []*msgQueue
 	cancel     context.CancelFunc
 	ctx        context.Context
 	wg         sync.WaitGroup
@@ -161,9 +161,9 @@ func (s *Service) Open(ctx context.Context) (err error) {
 		}
 	}
 
-	s.queues = make([]chan paho.Message, s.opts.Workers)
+	s.queues = make([]*msgQueue, s.opts.Workers)
 	for i := range s.queues {
-		q := make(chan paho.Message, s.opts.QueueDepth)
+		q := newMsgQueue()
 		s.queues[i] = q
 		s.wg.Add(1)
 		go func() {
