@@ -512,7 +512,7 @@ func (l *Link) publishBatch(c paho.Client, evs []localdb.Event) error {
 	for i, e := range evs {
 		b.Events[i] = wire.Event{Seq: e.Seq, ID: e.ID, Type: e.Type, At: e.CreatedAt, Payload: e.Payload}
 	}
-	data, err := wire.Encode(b)
+	data, err := wire.EncodeBatch(&b)
 	if errors.Is(err, wire.ErrTooLarge) && len(evs) > 1 {
 		// Split rather than stall: halves always get smaller.
 		if err := l.publishBatch(c, evs[:len(evs)/2]); err != nil {
