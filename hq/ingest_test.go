@@ -564,3 +564,49 @@ func TestMosquittoEndToEnd(t *testing.T) {
 	term.hello(0, 0, time.Now().UTC())
 	require.Equal(t, int64(4), term.ack().Rebase)
 }
+
+func TestSharedSubscriptionSplitsLoad(t *testing.T) {
+	broker := startBroker(t)
+	store := openStore(t)
+	var handled [2]atomic.Int32
+	for i := range 2 {
+		svc, _ := startHQ(t, broker, store, fmt.Sprintf("hq-%d", i), func(o *hq.Options) { o.SharedGroup = "hq" })
+		hq.SetBeforeStore(svc, func(string, string) error { handled[i].Add(1); return nil })
+	}
+	const terminals, batches = 4, 5
+	var wg sync.WaitGroup
+	for n := range terminals {
+		term := newTerminal(t, broker, "S1", fmt.Sprintf("T%d", n))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := int64(1); b <= batches; b++ {
+				data, err := wire.Encode(term.batch(st.Stock(t, b, "A", 1, 1, st.T0)))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				term.c.Publish(topics.Events(term.store, term.terminal), 1, false, data).WaitTimeout(wait)
+			}
+			var through int64
+			deadline := time.After(wait)
+			for through < batches {
+				select {
+				case a := <-term.acks:
+					through = max(through, a.Through)
+				case <-deadline:
+					t.Errorf("%s: acked through %d of %d", term.terminal, through, batches)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.EqualValues(t, terminals*batches, handled[0].Load()+handled[1].Load(), "each batch went to exactly one HQ")
+	f, err := store.Fleet(context.Background())
+	require.NoError(t, err)
+	require.Len(t, f, terminals)
+	for _, x := range f {
+		require.EqualValues(t, batches, x.AckedSeq)
+	}
+}
