@@ -281,6 +281,7 @@ func (s *Service) shutdown(ctx context.Context) error {
 		}
 		s.store = nil
 	}
+	s.log.Info("hq stopped")
 	return errors.Join(errs...)
 }
 
