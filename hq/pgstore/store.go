@@ -86,6 +86,11 @@ func Open(ctx context.Context, url string, o Options) (_ *Store, err error) {
 			_, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", name)
 			return err
 		},
+		RaiseFeed: func(ctx context.Context, tx sqlcore.Tx, v int64) error {
+			_, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('change_feed', 'version'), ?::bigint)
+				WHERE ?::bigint > (SELECT COALESCE(MAX(version), 0) FROM change_feed)`, v, v)
+			return err
+		},
 		Retryable: func(err error) bool {
 			var pe *pgconn.PgError
 			return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")

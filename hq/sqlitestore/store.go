@@ -115,7 +115,7 @@ func Open(ctx context.Context, path string, o Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("open hq db %s: %w", path, err)
 	}
 	conn := &conn{w: w, r: r}
-	return &Store{Core: sqlcore.New(conn, sqlcore.Dialect{Name: "sqlite"}), path: abs}, nil
+	return &Store{Core: sqlcore.New(conn, sqlcore.Dialect{Name: "sqlite", RaiseFeed: raiseFeed}), path: abs}, nil
 }
 
 // Path is the database file.
@@ -218,3 +218,19 @@ func (t *txn) QueryRow(ctx context.Context, q string, args ...any) sqlcore.Row {
 
 func (t *txn) Commit(context.Context) error   { return t.tx.Commit() }
 func (t *txn) Rollback(context.Context) error { return t.tx.Rollback() }
+
+// raiseFeed moves change_feed's AUTOINCREMENT counter to at least v.
+func raiseFeed(ctx context.Context, tx sqlcore.Tx, v int64) error {
+	n, err := tx.Exec(ctx, "UPDATE sqlite_sequence SET seq = ? WHERE name = 'change_feed' AND seq < ?", v, v)
+	if err != nil || n > 0 {
+		return err
+	}
+	var exists int
+	if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'change_feed'").Scan(&exists); err != nil {
+		return err
+	}
+	if exists == 0 {
+		_, err = tx.Exec(ctx, "INSERT INTO sqlite_sequence(name, seq) VALUES('change_feed', ?)", v)
+	}
+	return err
+}

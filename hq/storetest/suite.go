@@ -426,6 +426,25 @@ func RunSuite(t *testing.T, open Factory) {
 		require.Equal(t, es[1].Version, hr.FeedVersion)
 	})
 
+	t.Run("feed numbering continues above a terminal's cursor", func(t *testing.T) {
+		// HQ restored from an older backup: a terminal has applied version
+		// 40, HQ's feed is at 1. New entries must number above 40.
+		s := open(t)
+		_, err := s.AppendChanges(ctx, []hq.ChangeInput{{Store: "S1", Kind: wire.ChangeProduct, Key: "A", Op: wire.OpUpsert, At: T0}})
+		require.NoError(t, err)
+		_, err = s.Hello(ctx, &wire.Hello{V: 1, Store: "S1", Terminal: "T1", DBID: NewID(t), FeedVersion: 40, Clock: T0}, T0)
+		require.NoError(t, err)
+		es, err := s.AppendChanges(ctx, []hq.ChangeInput{{Store: "S1", Kind: wire.ChangeProduct, Key: "B", Op: wire.OpUpsert, At: T0}})
+		require.NoError(t, err)
+		require.Greater(t, es[0].Version, int64(40))
+		// A hello behind HQ does not move anything.
+		_, err = s.Hello(ctx, &wire.Hello{V: 1, Store: "S1", Terminal: "T1", DBID: NewID(t), FeedVersion: 2, Clock: T0}, T0)
+		require.NoError(t, err)
+		es2, err := s.AppendChanges(ctx, []hq.ChangeInput{{Store: "S1", Kind: wire.ChangeProduct, Key: "C", Op: wire.OpUpsert, At: T0}})
+		require.NoError(t, err)
+		require.Equal(t, es[0].Version+1, es2[0].Version)
+	})
+
 	t.Run("member coupon issue appends feed entries", func(t *testing.T) {
 		s := open(t)
 		c := wire.Coupon{ID: NewID(t), KeyID: "k1", Kind: wire.CouponPercentOff, Value: 1000, Currency: "CNY", Member: "M1", NotBefore: T0, Expires: T0.Add(time.Hour)}

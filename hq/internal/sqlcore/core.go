@@ -381,6 +381,17 @@ func (c *Core) Hello(ctx context.Context, h *wire.Hello, now time.Time) (hq.Hell
 		if res.FeedVersion, err = feedLatest(ctx, tx, h.Store); err != nil {
 			return err
 		}
+		if h.FeedVersion > res.FeedVersion && c.d.RaiseFeed != nil {
+			// The terminal has applied versions this database does not
+			// have (HQ restored from an older backup): new entries must
+			// number above its cursor or it would skip them.
+			if err := c.lock(ctx, tx, "feed"); err != nil {
+				return err
+			}
+			if err := c.d.RaiseFeed(ctx, tx, h.FeedVersion); err != nil {
+				return fmt.Errorf("raise feed version: %w", err)
+			}
+		}
 		skew := h.Clock.Sub(now).Milliseconds()
 		if h.Clock.IsZero() {
 			skew = 0

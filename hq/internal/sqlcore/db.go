@@ -71,6 +71,9 @@ type Dialect struct {
 	// Lock takes a transaction-scoped lock on name (a coupon, the feed), so
 	// concurrent ingest processes serialize on it. Nil: no locking needed.
 	Lock func(ctx context.Context, tx Tx, name string) error
+	// RaiseFeed makes the next change-feed version greater than v (HQ
+	// restored from a backup older than what a terminal has applied).
+	RaiseFeed func(ctx context.Context, tx Tx, v int64) error
 	// Retryable reports an error after which the transaction may simply be
 	// run again (serialization failure, deadlock, a lost insert race).
 	Retryable func(error) bool
