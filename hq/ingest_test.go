@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgepos/edgepos/hq"
+	"github.com/edgepos/edgepos/hq/pgstore/pgtest"
 	"github.com/edgepos/edgepos/hq/sqlitestore"
 	st "github.com/edgepos/edgepos/hq/storetest"
 	"github.com/edgepos/edgepos/internal/embedbroker"
@@ -609,4 +610,49 @@ func TestSharedSubscriptionSplitsLoad(t *testing.T) {
 	for _, x := range f {
 		require.EqualValues(t, batches, x.AckedSeq)
 	}
+}
+
+// TestPostgresEndToEnd runs the key ingest path over MQTT with the
+// PostgreSQL store: stored and acked, duplicate, gap, crash after commit.
+func TestPostgresEndToEnd(t *testing.T) {
+	store := pgtest.Open(t)
+	broker := startBroker(t)
+	svc, stop := startHQ(t, broker, store, "hq-pg")
+	term := newTerminal(t, broker, "S1", "T1")
+	term.hello(0, 0, time.Now().UTC())
+	require.Zero(t, term.ack().Through)
+	var evs []wire.Event
+	for i := int64(1); i <= 300; i++ { // above the COPY threshold
+		evs = append(evs, st.Sale(t, i, "2026-11-23", 100, 10))
+	}
+	b := term.batch(evs...)
+	term.send(b)
+	require.EqualValues(t, 300, term.ack().Through)
+	term.send(b)
+	require.EqualValues(t, 300, term.ack().Through)
+	term.send(term.batch(st.Sale(t, 302, "2026-11-23", 100, 10)))
+	require.EqualValues(t, 300, term.ack().Through, "gap at 301")
+
+	crashed := make(chan struct{})
+	var n atomic.Int32
+	hq.SetAfterCommit(svc, func(kind wire.Kind, _, _ string) error {
+		if kind == wire.KindEvents && n.Add(1) == 1 {
+			close(crashed)
+			return errors.New("killed")
+		}
+		return nil
+	})
+	term.send(term.batch(st.Sale(t, 301, "2026-11-23", 100, 10)))
+	select {
+	case <-crashed:
+	case <-time.After(wait):
+		t.Fatal("no commit")
+	}
+	stop()
+	startHQ(t, broker, store, "hq-pg")
+	require.EqualValues(t, 302, term.ack().Through)
+	s, err := store.Sales(context.Background(), "S1", "")
+	require.NoError(t, err)
+	require.EqualValues(t, 302, s[0].Count)
+	require.EqualValues(t, 30200, s[0].Gross)
 }

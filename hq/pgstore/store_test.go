@@ -1,53 +1,18 @@
-package pgstore
+package pgstore_test
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
-	"os"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgepos/edgepos/hq"
+	"github.com/edgepos/edgepos/hq/pgstore"
+	"github.com/edgepos/edgepos/hq/pgstore/pgtest"
 	"github.com/edgepos/edgepos/hq/storetest"
 )
 
-func pgURL() string {
-	if u := os.Getenv("EDGEPOS_PG_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// openTest opens a Store in a schema of its own, dropped after the test.
-func openTest(t *testing.T) *Store {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, pgURL())
-	if err != nil {
-		if os.Getenv("EDGEPOS_REQUIRE_INTEGRATION") == "1" {
-			t.Fatalf("postgres not reachable: %v", err)
-		}
-		t.Skipf("postgres not reachable: %v", err)
-	}
-	schema := fmt.Sprintf("t_%d_%d", time.Now().UnixNano(), rand.IntN(1_000_000))
-	_, err = admin.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-		admin.Close(ctx)
-	})
-	s, err := Open(ctx, pgURL(), Options{Schema: schema, MaxConns: 4})
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close(context.Background()) })
-	return s
-}
+func openTest(t *testing.T) *pgstore.Store { return pgtest.Open(t) }
 
 func TestSuite(t *testing.T) {
 	storetest.RunSuite(t, func(t *testing.T) hq.Store { return openTest(t) })
