@@ -222,12 +222,13 @@ func DecodePayload(raw json.RawMessage, v any) error {
 
 // ValidatePayload checks the payload of a known event type against its
 // schema: it decodes strictly and checks the fields HQ's projections rely
-// on. Unknown types pass (forward compatibility).
+// on, and keeps the decoded struct (see Event.Parsed). Unknown types pass
+// (forward compatibility).
 func ValidatePayload(e *Event) error {
 	switch e.Type {
 	case EventSaleCompleted:
-		var p SaleCompleted
-		if err := DecodePayload(e.Payload, &p); err != nil {
+		p := new(SaleCompleted)
+		if err := DecodePayload(e.Payload, p); err != nil {
 			return err
 		}
 		if p.SaleID == "" || p.Receipt == "" || len(p.Lines) == 0 {
@@ -236,34 +237,54 @@ func ValidatePayload(e *Event) error {
 		if _, err := time.Parse(time.DateOnly, p.BusinessDay); err != nil {
 			return invalid("payload.business_day", "not YYYY-MM-DD")
 		}
-		return nil
+		e.parsed = p
 	case EventCouponRedeemed:
-		var p CouponRedeemed
-		if err := DecodePayload(e.Payload, &p); err != nil {
+		p := new(CouponRedeemed)
+		if err := DecodePayload(e.Payload, p); err != nil {
 			return err
 		}
 		if p.CouponID == "" || p.SaleID == "" {
 			return invalid("payload", "coupon redemption needs coupon_id and sale_id")
 		}
-		return nil
+		e.parsed = p
 	case EventSaleVoided:
-		var p SaleVoided
-		return DecodePayload(e.Payload, &p)
+		p := new(SaleVoided)
+		if err := DecodePayload(e.Payload, p); err != nil {
+			return err
+		}
+		e.parsed = p
 	case EventReturnCompleted:
-		var p ReturnCompleted
-		return DecodePayload(e.Payload, &p)
+		p := new(ReturnCompleted)
+		if err := DecodePayload(e.Payload, p); err != nil {
+			return err
+		}
+		e.parsed = p
 	case EventStockLevel:
-		var p StockLevel
-		if err := DecodePayload(e.Payload, &p); err != nil {
+		p := new(StockLevel)
+		if err := DecodePayload(e.Payload, p); err != nil {
 			return err
 		}
 		if p.SKU == "" {
 			return invalid("payload.sku", "missing")
 		}
-		return nil
+		e.parsed = p
 	case EventPickupFulfilled:
-		var p PickupFulfilled
-		return DecodePayload(e.Payload, &p)
+		p := new(PickupFulfilled)
+		if err := DecodePayload(e.Payload, p); err != nil {
+			return err
+		}
+		e.parsed = p
 	}
 	return nil
+}
+
+// Payload returns e's payload as T, reusing what ValidatePayload decoded
+// and decoding strictly otherwise.
+func Payload[T any](e *Event) (T, error) {
+	if p, ok := e.parsed.(*T); ok {
+		return *p, nil
+	}
+	var v T
+	err := DecodePayload(e.Payload, &v)
+	return v, err
 }

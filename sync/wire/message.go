@@ -20,7 +20,15 @@ type Event struct {
 	Type    string          `json:"type"`
 	At      time.Time       `json:"at"`
 	Payload json.RawMessage `json:"payload"`
+
+	// parsed is the payload ValidatePayload decoded, so HQ's projections
+	// do not decode it a second time. Not part of the wire format.
+	parsed any
 }
+
+// Parsed returns the payload struct ValidatePayload decoded (a pointer such
+// as *SaleCompleted), or nil if it has not run or the type is unknown.
+func (e *Event) Parsed() any { return e.parsed }
 
 // Batch is a run of a terminal's events in seq order, published on the
 // events topic at QoS 1.

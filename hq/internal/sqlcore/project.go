@@ -41,8 +41,8 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 	for _, e := range evs {
 		switch e.Type {
 		case wire.EventSaleCompleted:
-			var p wire.SaleCompleted
-			if err := wire.DecodePayload(e.Payload, &p); err != nil {
+			p, err := wire.Payload[wire.SaleCompleted](e)
+			if err != nil {
 				return fmt.Errorf("project seq %d: %w", e.Seq, err)
 			}
 			a := agg(p.BusinessDay)
@@ -50,8 +50,8 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 			a.gross += p.Total
 			a.tax += p.Tax
 		case wire.EventSaleVoided:
-			var p wire.SaleVoided
-			if err := wire.DecodePayload(e.Payload, &p); err != nil {
+			p, err := wire.Payload[wire.SaleVoided](e)
+			if err != nil {
 				return fmt.Errorf("project seq %d: %w", e.Seq, err)
 			}
 			a := agg(p.BusinessDay)
@@ -59,8 +59,8 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 			a.voided += p.Total
 			a.tax -= linesTax(p.Lines)
 		case wire.EventReturnCompleted:
-			var p wire.ReturnCompleted
-			if err := wire.DecodePayload(e.Payload, &p); err != nil {
+			p, err := wire.Payload[wire.ReturnCompleted](e)
+			if err != nil {
 				return fmt.Errorf("project seq %d: %w", e.Seq, err)
 			}
 			a := agg(p.BusinessDay)
@@ -68,8 +68,8 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 			a.returned += p.Total
 			a.tax -= linesTax(p.Lines)
 		case wire.EventStockLevel:
-			var p wire.StockLevel
-			if err := wire.DecodePayload(e.Payload, &p); err != nil {
+			p, err := wire.Payload[wire.StockLevel](e)
+			if err != nil {
 				return fmt.Errorf("project seq %d: %w", e.Seq, err)
 			}
 			at := p.At
@@ -78,7 +78,7 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 			}
 			// The level reported last (by the terminal's time) wins, so an
 			// out-of-order delivery does not roll the level back.
-			_, err := tx.Exec(ctx, `INSERT INTO inventory(store, sku, on_hand, deltas, reported_at) VALUES(?, ?, ?, ?, ?)
+			_, err = tx.Exec(ctx, `INSERT INTO inventory(store, sku, on_hand, deltas, reported_at) VALUES(?, ?, ?, ?, ?)
 				ON CONFLICT(store, sku) DO UPDATE SET
 				deltas = inventory.deltas + excluded.deltas,
 				on_hand = CASE WHEN excluded.reported_at >= inventory.reported_at THEN excluded.on_hand ELSE inventory.on_hand END,
@@ -88,15 +88,15 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 				return fmt.Errorf("project stock seq %d: %w", e.Seq, err)
 			}
 		case wire.EventCouponRedeemed:
-			var p wire.CouponRedeemed
-			if err := wire.DecodePayload(e.Payload, &p); err != nil {
+			p, err := wire.Payload[wire.CouponRedeemed](e)
+			if err != nil {
 				return fmt.Errorf("project seq %d: %w", e.Seq, err)
 			}
 			at := p.RedeemedAt
 			if at.IsZero() {
 				at = e.At
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO coupon_redemptions(event_id, coupon_id, store, terminal, receipt, sale_id, amount, redeemed_at, status, reason)
+			_, err = tx.Exec(ctx, `INSERT INTO coupon_redemptions(event_id, coupon_id, store, terminal, receipt, sale_id, amount, redeemed_at, status, reason)
 				VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, '') ON CONFLICT DO NOTHING`,
 				e.ID, p.CouponID, store, terminal, p.Receipt, p.SaleID, p.Amount, at.UTC(), hq.RedemptionWinner)
 			if err != nil {
