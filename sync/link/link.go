@@ -276,7 +276,7 @@ func (l *Link) connect(ctx context.Context) (paho.Client, error) {
 	will, _ := wire.Encode(wire.Status{V: wire.SchemaVersion, Store: l.opts.Store, Terminal: l.opts.Terminal, State: "offline"})
 	o := paho.NewClientOptions().
 		AddBroker(l.opts.Broker).
-		SetClientID(l.opts.Store + "-" + l.opts.Terminal).
+		SetClientID(l.opts.Store+"-"+l.opts.Terminal).
 		SetUsername(l.opts.Username).
 		SetPassword(l.opts.Password).
 		SetCleanSession(true). // the hello reconciles; no broker-side queue to go stale
