@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"io"
 	"net/http"
 	"strconv"
@@ -133,6 +134,9 @@ func decodeBody(r *http.Request, v any) error {
 }
 
 func (s *Service) newAPI() http.Handler {
+	if s.metrics == nil {
+		s.metrics = newMetrics(s)
+	}
 	api := http.NewServeMux()
 	h := s.jsonHandler
 	api.Handle("GET /api/fleet", h(func(r *http.Request) (any, error) { return s.store.Fleet(r.Context()) }))
@@ -228,6 +232,9 @@ func (s *Service) newAPI() http.Handler {
 		}
 		writeJSON(w, status, map[string]any{"mqtt": s.Ready(), "version": s.opts.Version})
 	})
+	// /metrics carries no sales data, only counts and lags, so it is served
+	// without the operator token, for Prometheus on the HQ network.
+	root.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	root.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")

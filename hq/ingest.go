@@ -121,6 +121,9 @@ func (s *Service) quarantine(ctx context.Context, topic string, t Topic, data []
 	if len(raw) > MaxQuarantineRaw {
 		raw = raw[:MaxQuarantineRaw]
 	}
+	if s.metrics != nil {
+		s.metrics.quarantined.Inc()
+	}
 	return s.store.Quarantine(ctx, QuarantineEntry{ReceivedAt: now, Topic: topic, Store: t.Store, Terminal: t.Terminal, Reason: reason, Size: len(data), Raw: raw})
 }
 
@@ -146,6 +149,7 @@ func (s *Service) handleEvents(ctx context.Context, topic string, t Topic, data 
 			return fmt.Errorf("%w: %v", errCrash, err)
 		}
 	}
+	start := time.Now()
 	res, err := s.store.IngestBatch(ctx, b, invalid, now)
 	if errors.Is(err, ErrDBMismatch) {
 		return s.quarantine(ctx, topic, t, data, err.Error(), now)
@@ -161,6 +165,13 @@ func (s *Service) handleEvents(ctx context.Context, topic string, t Topic, data 
 	feed, err := s.store.FeedLatest(ctx, t.Store)
 	if err != nil {
 		return err
+	}
+	if m := s.metrics; m != nil {
+		m.batches.WithLabelValues("acked").Inc()
+		m.events.WithLabelValues("stored").Add(float64(res.Stored))
+		m.events.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+		m.events.WithLabelValues("rejected").Add(float64(len(res.Rejected)))
+		m.ingestSecs.Observe(time.Since(start).Seconds())
 	}
 	if len(res.Rejected) > 0 {
 		s.log.Warn("events rejected", "store", t.Store, "terminal", t.Terminal, "count", len(res.Rejected), "seq", res.Rejected[0].Seq, "reason", res.Rejected[0].Reason)
@@ -195,6 +206,9 @@ func (s *Service) handleHello(ctx context.Context, topic string, t Topic, data [
 	}
 	if skew := h.Clock.Sub(now); skew > 5*time.Minute || skew < -5*time.Minute {
 		s.log.Warn("terminal clock is off", "store", t.Store, "terminal", t.Terminal, "skew", skew.Round(time.Second).String())
+	}
+	if s.metrics != nil {
+		s.metrics.hellos.Inc()
 	}
 	s.publish(s.topics.Ack(t.Store, t.Terminal), wire.Ack{V: wire.SchemaVersion, Store: t.Store, Terminal: t.Terminal, DBID: h.DBID,
 		Through: res.Through, Rebase: res.Rebase, FeedVersion: res.FeedVersion, At: now})

@@ -81,6 +81,7 @@ type Service struct {
 	httpSrv *http.Server
 	addr    string
 	handler http.Handler
+	metrics *metrics
 
 	// afterCommit is a fault seam: called after a hello or batch is
 	// committed and before HQ acks it (MQTT ack and wire ack). An error
