@@ -302,6 +302,23 @@ func RunSuite(t *testing.T, open Factory) {
 		require.Len(t, all, 3)
 	})
 
+	t.Run("inventory from sale lines", func(t *testing.T) {
+		s := open(t)
+		db := NewID(t)
+		onHand := int64(4000)
+		sale := Event(t, 1, wire.EventSaleCompleted, wire.SaleCompleted{SaleID: NewID(t), Receipt: "T1-000001", BusinessDay: "2026-11-23",
+			CompletedAt: T0.Add(time.Minute), Currency: "CNY", Total: 300,
+			Lines: []wire.SaleLine{{Line: 1, SKU: "A", Qty: 2000, UnitPrice: 150, Total: 300, OnHand: &onHand}, {Line: 2, SKU: "C", Qty: 1000, UnitPrice: 0, Total: 0}}})
+		ingest(t, s, Batch("S1", "T1", db, sale), nil)
+		inv, err := s.Inventory(ctx, "S1")
+		require.NoError(t, err)
+		require.Len(t, inv, 2)
+		require.Equal(t, "A", inv[0].SKU)
+		require.Equal(t, int64(4000), inv[0].OnHand, "the level the store reported with the line")
+		require.Equal(t, int64(-2000), inv[0].Deltas)
+		require.Equal(t, int64(-1000), inv[1].Deltas, "a line without a level still moves the deltas")
+	})
+
 	t.Run("coupon conflicts", func(t *testing.T) {
 		s := open(t)
 		coupon := NewID(t)

@@ -40,6 +40,9 @@ type SaleLine struct {
 	Discount  int64  `json:"discount"`
 	Tax       int64  `json:"tax"`
 	Total     int64  `json:"total"`
+	// OnHand is the store's stock of SKU right after this sale, return or
+	// void (thousandths), so HQ's inventory needs no stock.level per line.
+	OnHand *int64 `json:"on_hand,omitempty"`
 }
 
 // Tender is one payment of a sale or refund of a return.

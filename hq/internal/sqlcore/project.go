@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/edgepos/edgepos/hq"
 	"github.com/edgepos/edgepos/sync/wire"
@@ -49,10 +50,16 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 			a.count++
 			a.gross += p.Total
 			a.tax += p.Tax
+			if err := projectLineStock(ctx, tx, store, p.Lines, -1, p.CompletedAt, e.At); err != nil {
+				return fmt.Errorf("project stock seq %d: %w", e.Seq, err)
+			}
 		case wire.EventSaleVoided:
 			p, err := wire.Payload[wire.SaleVoided](e)
 			if err != nil {
 				return fmt.Errorf("project seq %d: %w", e.Seq, err)
+			}
+			if err := projectLineStock(ctx, tx, store, p.Lines, +1, p.VoidedAt, e.At); err != nil {
+				return fmt.Errorf("project stock seq %d: %w", e.Seq, err)
 			}
 			a := agg(p.BusinessDay)
 			a.voidCount++
@@ -62,6 +69,9 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 			p, err := wire.Payload[wire.ReturnCompleted](e)
 			if err != nil {
 				return fmt.Errorf("project seq %d: %w", e.Seq, err)
+			}
+			if err := projectLineStock(ctx, tx, store, p.Lines, +1, p.ReturnedAt, e.At); err != nil {
+				return fmt.Errorf("project stock seq %d: %w", e.Seq, err)
 			}
 			a := agg(p.BusinessDay)
 			a.returnCount++
@@ -209,4 +219,38 @@ func sortRedemptions(rs []hq.Redemption) {
 	slices.SortFunc(rs, func(a, b hq.Redemption) int {
 		return cmp.Or(a.RedeemedAt.Compare(b.RedeemedAt), cmp.Compare(a.Store, b.Store), cmp.Compare(a.Terminal, b.Terminal), cmp.Compare(a.EventID, b.EventID))
 	})
+}
+
+// projectLineStock applies the stock the store reported with each line of a
+// sale, void or return (SaleLine.OnHand), and the movement (sign × qty) to
+// the running deltas. Lines without OnHand move only the deltas.
+func projectLineStock(ctx context.Context, tx Tx, store string, lines []wire.SaleLine, sign int64, at, fallback time.Time) error {
+	if at.IsZero() {
+		at = fallback
+	}
+	for _, l := range lines {
+		if l.SKU == "" {
+			continue
+		}
+		delta := sign * l.Qty
+		if l.OnHand == nil {
+			_, err := tx.Exec(ctx, `INSERT INTO inventory(store, sku, on_hand, deltas, reported_at) VALUES(?, ?, 0, ?, ?)
+				ON CONFLICT(store, sku) DO UPDATE SET deltas = inventory.deltas + excluded.deltas`,
+				store, l.SKU, delta, time.Time{}.UTC())
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO inventory(store, sku, on_hand, deltas, reported_at) VALUES(?, ?, ?, ?, ?)
+			ON CONFLICT(store, sku) DO UPDATE SET
+			deltas = inventory.deltas + excluded.deltas,
+			on_hand = CASE WHEN excluded.reported_at >= inventory.reported_at THEN excluded.on_hand ELSE inventory.on_hand END,
+			reported_at = CASE WHEN excluded.reported_at >= inventory.reported_at THEN excluded.reported_at ELSE inventory.reported_at END`,
+			store, l.SKU, *l.OnHand, delta, at.UTC())
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
