@@ -1,0 +1,259 @@
+package agent
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/edgepos/edgepos/localdb"
+	"github.com/edgepos/edgepos/sync/wire"
+)
+
+// VoidSale voids a completed sale (manager): stock goes back, the sale no
+// longer counts, HQ is told. A sale with returns against it cannot be voided.
+func (l *Ledger) VoidSale(ctx context.Context, saleID, manager, reason string) (*Sale, error) {
+	if manager == "" {
+		return nil, ErrNeedsManager
+	}
+	s, err := l.getStored(ctx, saleID)
+	if err != nil {
+		return nil, err
+	}
+	if s.State != StateCompleted {
+		return nil, fmt.Errorf("void %s: %w: sale is %s", s.Receipt, ErrSaleState, s.State)
+	}
+	if s.Refunded > 0 {
+		return nil, fmt.Errorf("void %s: %w: it has returns; return the rest instead", s.Receipt, ErrSaleState)
+	}
+	now := l.now()
+	err = l.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE sales SET state = 'voided', voided_at = ?, void_manager = ?, void_reason = ? WHERE id = ? AND state = 'completed'",
+			now, manager, reason, saleID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrSaleState
+		}
+		ev := wire.SaleVoided{SaleID: s.ID, Receipt: s.Receipt, BusinessDay: s.BusinessDay, VoidedAt: now, Manager: manager, Reason: reason, Total: s.Total}
+		for _, ln := range s.Lines {
+			var onHand int64
+			if err := tx.QueryRowContext(ctx, `INSERT INTO inventory(sku, on_hand) VALUES(?, ?) ON CONFLICT(sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand RETURNING on_hand`,
+				ln.SKU, ln.Qty).Scan(&onHand); err != nil {
+				return err
+			}
+			ev.Lines = append(ev.Lines, wire.SaleLine{Line: ln.Line, SKU: ln.SKU, Name: ln.Name, Qty: ln.Qty, UnitPrice: ln.UnitPrice, Discount: ln.Discount, Tax: ln.Tax, Total: ln.Total, OnHand: &onHand})
+		}
+		if _, err := localdb.AppendEvent(ctx, tx, wire.EventSaleVoided, ev, now); err != nil {
+			return err
+		}
+		return l.auditTx(ctx, tx, "void_sale", s.Cashier, manager, saleID, reason)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("void %s: %w", saleID, err)
+	}
+	return l.getStored(ctx, saleID)
+}
+
+// ReturnLine is a quantity of one line of the original sale to return.
+type ReturnLine struct {
+	Line int   `json:"line"`
+	Qty  int64 `json:"qty"` // thousandths
+}
+
+// BlindLine is an item returned without a receipt.
+type BlindLine struct {
+	SKU    string `json:"sku"`
+	Qty    int64  `json:"qty"`
+	Amount int64  `json:"amount"` // refund for this line, minor units
+}
+
+// ReturnRequest is a return against a receipt, or a blind return.
+type ReturnRequest struct {
+	Receipt string       `json:"receipt,omitempty"`
+	Lines   []ReturnLine `json:"lines,omitempty"`
+	Blind   []BlindLine  `json:"blind,omitempty"`
+	// Channel is "store" (default) or "online": a purchase made online,
+	// refunded as owed by HQ's online channel, stock back into this store.
+	Channel string   `json:"channel,omitempty"`
+	Refunds []Tender `json:"refunds"`
+	Cashier string   `json:"cashier"`
+	Manager string   `json:"manager,omitempty"`
+}
+
+// Return is a recorded return.
+type Return struct {
+	ID      string      `json:"id"`
+	Receipt string      `json:"receipt"`
+	Orig    string      `json:"orig_receipt,omitempty"`
+	Channel string      `json:"channel"`
+	Total   int64       `json:"total"`
+	Lines   []BlindLine `json:"lines"`
+	Refunds []Tender    `json:"refunds"`
+}
+
+// ReturnItems records a return: against a receipt (partial quantities, at
+// most what was sold and not yet returned, refunded at what was paid per
+// unit) or blind (manager only). The refund tenders must add up to the
+// refund, and never exceed what was paid.
+func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, error) {
+	if req.Channel == "" {
+		req.Channel = "store"
+	}
+	var orig *Sale
+	var lines []wire.SaleLine
+	var total int64
+	switch {
+	case req.Receipt != "":
+		var err error
+		if orig, err = l.FindSaleByReceipt(ctx, req.Receipt); err != nil {
+			return nil, err
+		}
+		if orig.State != StateCompleted {
+			return nil, fmt.Errorf("return against %s: %w: sale is %s", req.Receipt, ErrSaleState, orig.State)
+		}
+		if len(req.Lines) == 0 {
+			return nil, fmt.Errorf("return against %s: no lines", req.Receipt)
+		}
+		seen := map[int]bool{}
+		for _, rl := range req.Lines {
+			if rl.Qty <= 0 {
+				return nil, ErrBadQuantity
+			}
+			if rl.Line < 1 || rl.Line > len(orig.Lines) || seen[rl.Line] {
+				return nil, fmt.Errorf("return line %d: %w", rl.Line, ErrNotFound)
+			}
+			seen[rl.Line] = true
+			ol := orig.Lines[rl.Line-1]
+			if rl.Qty > ol.Qty-ol.ReturnedQty {
+				return nil, fmt.Errorf("%w: line %d sold %d, returned %d, asked %d", ErrReturnTooMany, rl.Line, ol.Qty, ol.ReturnedQty, rl.Qty)
+			}
+			amt := mulDivHalfUp(ol.Total, rl.Qty, ol.Qty)
+			if rl.Qty == ol.Qty-ol.ReturnedQty {
+				// The last part gets what is left, so rounding never refunds
+				// more or less than the line cost in total.
+				amt = ol.Total - mulDivHalfUp(ol.Total, ol.ReturnedQty, ol.Qty)
+			}
+			tax := mulDivHalfUp(ol.Tax, rl.Qty, ol.Qty)
+			lines = append(lines, wire.SaleLine{Line: rl.Line, SKU: ol.SKU, Name: ol.Name, Qty: rl.Qty, UnitPrice: ol.UnitPrice, Tax: tax, Total: amt})
+			total += amt
+		}
+	case len(req.Blind) > 0:
+		if req.Manager == "" {
+			return nil, fmt.Errorf("blind return: %w", ErrNeedsManager)
+		}
+		for i, b := range req.Blind {
+			if b.Qty <= 0 {
+				return nil, ErrBadQuantity
+			}
+			if b.Amount < 0 {
+				return nil, ErrBadAmount
+			}
+			if _, err := l.productBy(ctx, "p.sku = ?", b.SKU); err != nil {
+				return nil, fmt.Errorf("blind return line %d: %s: %w", i+1, b.SKU, err)
+			}
+			lines = append(lines, wire.SaleLine{Line: i + 1, SKU: b.SKU, Qty: b.Qty, Total: b.Amount})
+			total += b.Amount
+		}
+		if req.Channel == "store" {
+			req.Channel = "blind"
+		}
+	default:
+		return nil, errors.New("return: give a receipt with lines, or blind lines")
+	}
+	var refund int64
+	for _, t := range req.Refunds {
+		if t.Amount <= 0 {
+			return nil, ErrBadAmount
+		}
+		refund += t.Amount
+	}
+	if req.Channel == "online" && len(req.Refunds) == 0 {
+		// Paid online: the online channel owes the refund.
+		req.Refunds = []Tender{{Kind: TenderOnline, Amount: total, Ref: "owed by online channel"}}
+		refund = total
+	}
+	if refund != total {
+		if refund > total {
+			return nil, fmt.Errorf("%w: refunds %d for goods worth %d", ErrRefundTooLarge, refund, total)
+		}
+		return nil, fmt.Errorf("refunds add up to %d, the goods returned are worth %d", refund, total)
+	}
+	if orig != nil && orig.Refunded+refund > orig.Paid-orig.ChangeDue {
+		return nil, fmt.Errorf("%w: paid %d, refunded %d before, asked %d", ErrRefundTooLarge, orig.Paid-orig.ChangeDue, orig.Refunded, refund)
+	}
+	now := l.now()
+	ret := &Return{ID: uuid.Must(uuid.NewV7()).String(), Channel: req.Channel, Total: total, Refunds: req.Refunds}
+	if orig != nil {
+		ret.Orig = orig.Receipt
+	}
+	err := l.write(ctx, func(tx *sql.Tx) error {
+		var n int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO counters(name, value) VALUES('return', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`).Scan(&n); err != nil {
+			return err
+		}
+		ret.Receipt = fmt.Sprintf("%s-R%05d", l.cfg.Terminal, n)
+		var origID any
+		if orig != nil {
+			origID = orig.ID
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO returns(id, receipt, orig_sale_id, channel, cashier, manager, business_day, total, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			ret.ID, ret.Receipt, origID, req.Channel, req.Cashier, nullStr(req.Manager), l.businessDay(now), total, now); err != nil {
+			return err
+		}
+		for i := range lines {
+			ln := &lines[i]
+			var origLine any
+			if orig != nil {
+				origLine = ln.Line
+				res, err := tx.ExecContext(ctx, "UPDATE sale_lines SET returned_qty = returned_qty + ? WHERE sale_id = ? AND line = ? AND returned_qty + ? <= qty",
+					ln.Qty, orig.ID, ln.Line, ln.Qty)
+				if err != nil {
+					return err
+				}
+				if k, _ := res.RowsAffected(); k != 1 {
+					return ErrReturnTooMany // another terminal session got there first
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO return_lines(return_id, line, orig_line, sku, qty, amount) VALUES(?, ?, ?, ?, ?, ?)",
+				ret.ID, i+1, origLine, ln.SKU, ln.Qty, ln.Total); err != nil {
+				return err
+			}
+			var onHand int64
+			if err := tx.QueryRowContext(ctx, `INSERT INTO inventory(sku, on_hand) VALUES(?, ?) ON CONFLICT(sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand RETURNING on_hand`,
+				ln.SKU, ln.Qty).Scan(&onHand); err != nil {
+				return err
+			}
+			ln.OnHand = &onHand
+			ret.Lines = append(ret.Lines, BlindLine{SKU: ln.SKU, Qty: ln.Qty, Amount: ln.Total})
+		}
+		ev := wire.ReturnCompleted{ReturnID: ret.ID, Receipt: ret.Receipt, Channel: req.Channel, BusinessDay: l.businessDay(now), ReturnedAt: now,
+			Cashier: req.Cashier, Manager: req.Manager, Total: total, Lines: lines}
+		if orig != nil {
+			ev.OrigSaleID, ev.OrigReceipt = orig.ID, orig.Receipt
+			if _, err := tx.ExecContext(ctx, "UPDATE sales SET refunded = refunded + ? WHERE id = ?", refund, orig.ID); err != nil {
+				return err
+			}
+		}
+		for i, t := range req.Refunds {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO return_refunds(return_id, seq, kind, amount, ref) VALUES(?, ?, ?, ?, ?)", ret.ID, i+1, t.Kind, t.Amount, t.Ref); err != nil {
+				return err
+			}
+			ev.Refunds = append(ev.Refunds, wire.Tender{Kind: t.Kind, Amount: t.Amount, Ref: t.Ref})
+		}
+		if _, err := localdb.AppendEvent(ctx, tx, wire.EventReturnCompleted, ev, now); err != nil {
+			return err
+		}
+		if req.Manager != "" {
+			return l.auditTx(ctx, tx, "refund", req.Cashier, req.Manager, "", fmt.Sprintf("return %s (%s) %d", ret.Receipt, req.Channel, total))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("return: %w", err)
+	}
+	return ret, nil
+}
