@@ -2,6 +2,7 @@ package barcode
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -131,6 +132,57 @@ func TestLayoutValidation(t *testing.T) {
 		_, err := NewParser([]Layout{l})
 		require.Error(t, err, "layout %d", i)
 	}
+}
+
+func TestPriceCheckDigit(t *testing.T) {
+	for in, want := range map[string]byte{"2875": '9', "14685": '6', "0000": '0', "00000": '0'} {
+		got, err := PriceCheckDigit(in)
+		require.NoError(t, err)
+		require.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "123", "123456", "12a4"} {
+		_, err := PriceCheckDigit(in)
+		require.ErrorIs(t, err, ErrMalformed, in)
+	}
+	// Every weight is a permutation of 0-9, so any single wrong digit in
+	// the value changes the verifier.
+	for _, n := range []int{4, 5} {
+		for v := 0; v < 100000 && len(fmt.Sprintf("%0*d", n, v)) == n; v += 7 {
+			s := fmt.Sprintf("%0*d", n, v)
+			c, _ := PriceCheckDigit(s)
+			for i := 0; i < n; i++ {
+				b := []byte(s)
+				b[i] = '0' + (b[i]-'0'+3)%10
+				c2, _ := PriceCheckDigit(string(b))
+				require.NotEqual(t, c, c2, "%s vs %s", s, b)
+			}
+		}
+	}
+}
+
+func TestLayoutPriceVerifier(t *testing.T) {
+	l := Layout{Name: "price-verified", Prefixes: []string{"2"}, Length: 13, PLUStart: 1, PLULen: 5,
+		PriceStart: 7, PriceLen: 5, CheckDigit: true, PriceCheckDigit: true, PriceCheckAt: 6}
+	p, err := NewParser([]Layout{l})
+	require.NoError(t, err)
+	c, err := p.Parse(withCheck(t, "201234614685"))
+	require.NoError(t, err)
+	require.Equal(t, KindPrice, c.Kind)
+	require.Equal(t, "1234", c.PLU)
+	require.EqualValues(t, 14685, c.Price)
+
+	_, err = p.Parse(withCheck(t, "201234714685")) // right GS1 check digit, wrong price verifier
+	require.ErrorIs(t, err, ErrCheckDigit)
+	require.Contains(t, err.Error(), "price verifier")
+
+	bad := l
+	bad.PriceLen, bad.PriceStart = 3, 8
+	_, err = NewParser([]Layout{bad})
+	require.ErrorContains(t, err, "4- or 5-digit")
+	bad = l
+	bad.PriceCheckAt = 5 // inside the PLU
+	_, err = NewParser([]Layout{bad})
+	require.ErrorContains(t, err, "overlaps")
 }
 
 func FuzzParse(f *testing.F) {

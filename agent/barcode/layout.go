@@ -33,6 +33,12 @@ type Layout struct {
 	PriceLen   int `json:"price_len" mapstructure:"price_len"`
 	// CheckDigit: the last digit is a GS1 mod-10 check digit over the rest.
 	CheckDigit bool `json:"check_digit" mapstructure:"check_digit"`
+	// PriceCheckDigit: the digit at PriceCheckAt is the GS1 price/weight
+	// verifier over the 4- or 5-digit value field (the price if the layout
+	// has one, else the weight), e.g. EAN-13 "PP IIII V EEEE C" with
+	// PriceCheckAt 6 (GS1 General Specifications §2.1.14; PriceVerifier).
+	PriceCheckDigit bool `json:"price_check_digit" mapstructure:"price_check_digit"`
+	PriceCheckAt    int  `json:"price_check_at" mapstructure:"price_check_at"`
 }
 
 // DefaultLayouts are the layouts used when a store configures none: EAN-13
@@ -98,7 +104,60 @@ func (l Layout) Validate() error {
 	if err := mark("weight", l.WeightStart, l.WeightLen); err != nil {
 		return err
 	}
-	return mark("price", l.PriceStart, l.PriceLen)
+	if err := mark("price", l.PriceStart, l.PriceLen); err != nil {
+		return err
+	}
+	if l.PriceCheckDigit {
+		if _, n := l.verified(); n != 4 && n != 5 {
+			return fmt.Errorf("price_check_digit: the verifier covers a 4- or 5-digit value, this one has %d", n)
+		}
+		return mark("price verifier", l.PriceCheckAt, 1)
+	}
+	return nil
+}
+
+// verified returns the start and length of the field a price verifier
+// digit covers: the price, or the weight when there is no price.
+func (l Layout) verified() (start, n int) {
+	if l.PriceLen > 0 {
+		return l.PriceStart, l.PriceLen
+	}
+	return l.WeightStart, l.WeightLen
+}
+
+// Weighted digit products of the price verifier (GS1 General
+// Specifications, check digit for a 4- or 5-digit price field): "2-" is
+// units(2d) minus tens(2d), "3" units(3d), "5+" units(5d) plus tens(5d), "5-"
+// units(5d) minus tens(5d), each taken mod 10.
+var (
+	weight2minus = [10]int{0, 2, 4, 6, 8, 9, 1, 3, 5, 7}
+	weight3      = [10]int{0, 3, 6, 9, 2, 5, 8, 1, 4, 7}
+	weight5plus  = [10]int{0, 5, 1, 6, 2, 7, 3, 8, 4, 9}
+	weight5minus = [10]int{0, 5, 9, 4, 8, 3, 7, 2, 6, 1}
+)
+
+// PriceCheckDigit computes the GS1 price/weight verifier digit of a 4- or
+// 5-digit value field. Four digits: weights 2-, 2-, 3, 5-; the check is the
+// units digit of 3 × the sum. Five digits: weights 5+, 2-, 5-, 5+, 2-; the
+// check is the digit whose 5- product equals (10 − sum mod 10) mod 10.
+// GS1's examples: 2875 → 9, 14685 → 6.
+func PriceCheckDigit(value string) (byte, error) {
+	if !allDigits(value) || (len(value) != 4 && len(value) != 5) {
+		return 0, fmt.Errorf("%w: price verifier needs 4 or 5 digits, got %q", ErrMalformed, value)
+	}
+	d := func(i int) int { return int(value[i] - '0') }
+	if len(value) == 4 {
+		sum := weight2minus[d(0)] + weight2minus[d(1)] + weight3[d(2)] + weight5minus[d(3)]
+		return byte('0' + (sum*3)%10), nil
+	}
+	sum := weight5plus[d(0)] + weight2minus[d(1)] + weight5minus[d(2)] + weight5plus[d(3)] + weight2minus[d(4)]
+	want := (10 - sum%10) % 10
+	for c, p := range weight5minus {
+		if p == want {
+			return byte('0' + c), nil
+		}
+	}
+	panic("unreachable: weight5minus is a permutation of 0-9")
 }
 
 func (l Layout) matches(digits string) bool {
@@ -118,6 +177,13 @@ func (l Layout) decode(c Code, digits string) (Code, error) {
 		want, _ := CheckDigit(digits[:len(digits)-1])
 		if digits[len(digits)-1] != want {
 			return Code{}, fmt.Errorf("%w: %s code ends in %c, check digit is %c", ErrCheckDigit, l.Name, digits[len(digits)-1], want)
+		}
+	}
+	if l.PriceCheckDigit {
+		start, n := l.verified()
+		want, _ := PriceCheckDigit(digits[start : start+n])
+		if got := digits[l.PriceCheckAt]; got != want {
+			return Code{}, fmt.Errorf("%w: %s code's price verifier is %c, want %c for %s", ErrCheckDigit, l.Name, got, want, digits[start:start+n])
 		}
 	}
 	c.PLU = strings.TrimLeft(digits[l.PLUStart:l.PLUStart+l.PLULen], "0")

@@ -330,3 +330,25 @@ func TestParseDuration(t *testing.T) {
 		require.Error(t, err, in)
 	}
 }
+
+func TestLayoutFromYAML(t *testing.T) {
+	a, err := Load(writeConfig(t, minimal+`
+barcode:
+  layouts:
+    - name: ean13-price-verified
+      prefixes: ["2"]
+      length: 13
+      plu_start: 1
+      plu_len: 5
+      price_check_digit: true
+      price_check_at: 6
+      price_start: 7
+      price_len: 5
+      check_digit: true
+`, 0o644), nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, []barcode.Layout{{Name: "ean13-price-verified", Prefixes: []string{"2"}, Length: 13, PLUStart: 1, PLULen: 5,
+		PriceCheckDigit: true, PriceCheckAt: 6, PriceStart: 7, PriceLen: 5, CheckDigit: true}}, a.Barcode.Layouts)
+	_, err = barcode.NewParser(a.Barcode.Layouts)
+	require.NoError(t, err)
+}
