@@ -115,7 +115,7 @@ func checkSecretMode(path, key string) error {
 		return fmt.Errorf("%s: %w", key, err)
 	}
 	if st.Mode().Perm()&0o077 != 0 {
-		return &FileModeError{File: path, Mode: st.Mode(), Reason: fmt.Sprintf("holds %s but group or others may read it; refused (chmod 600 %s)", key, path)}
+		return &FileModeError{File: path, Mode: st.Mode(), Reason: fmt.Sprintf("holds %s but group or others have access to it; refused (chmod 600 %s)", key, path)}
 	}
 	return nil
 }
@@ -254,7 +254,7 @@ func (a *Agent) validateSync(bad badFunc, warn func(string, ...any)) {
 		if st, err := os.Stat(s.PasswordFile); err != nil {
 			bad("sync.password_file", s.PasswordFile, "cannot be read: %v", errors.Unwrap(err))
 		} else if st.Mode().Perm()&0o077 != 0 {
-			bad("sync.password_file", s.PasswordFile, "mode %04o lets group or others read the password; chmod 600 %s", st.Mode().Perm(), s.PasswordFile)
+			bad("sync.password_file", s.PasswordFile, "mode %04o gives group or others access to the password; chmod 600 %s", st.Mode().Perm(), s.PasswordFile)
 		}
 	}
 	if (s.Password != "" || s.PasswordFile != "") && !tlsScheme && scheme != "" {
