@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/edgepos/edgepos/agent/barcode"
-	"github.com/edgepos/edgepos/localdb"
 	"github.com/edgepos/edgepos/sync/wire"
 )
 
@@ -235,7 +234,7 @@ func (l *Ledger) AdjustStock(ctx context.Context, sku string, delta int64, reaso
 			return err
 		}
 		now := l.now()
-		_, err := localdb.AppendEvent(ctx, tx, wire.EventStockLevel, wire.StockLevel{SKU: sku, OnHand: onHand, Delta: delta, Reason: reason, At: now}, now)
+		_, err := l.db.AppendEvent(ctx, tx, wire.EventStockLevel, wire.StockLevel{SKU: sku, OnHand: onHand, Delta: delta, Reason: reason, At: now}, now)
 		return err
 	})
 	return onHand, err

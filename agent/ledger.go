@@ -95,6 +95,10 @@ type Ledger struct {
 	carts map[string]*Sale // open carts by sale id
 
 	stmts *stmts
+
+	shiftMu    sync.Mutex
+	shiftID    string
+	shiftKnown bool
 	// mgrFails counts wrong manager PINs (manager approval has no user id to
 	// lock, so the terminal slows guessing down instead).
 	mgrFails  int
@@ -132,7 +136,7 @@ func NewLedger(db *localdb.DB, cfg LedgerConfig) (*Ledger, error) {
 		return nil, fmt.Errorf("new ledger: %w", err)
 	}
 	l := &Ledger{db: db, cfg: cfg, parser: p, log: cfg.Logger.With("store", cfg.Store, "terminal", cfg.Terminal), carts: map[string]*Sale{}}
-	if l.stmts, err = prepare(context.Background(), db.Write); err != nil {
+	if l.stmts, err = prepare(context.Background(), db.Write, db.Read); err != nil {
 		return nil, fmt.Errorf("new ledger: %w", err)
 	}
 	return l, nil
@@ -164,10 +168,15 @@ func (l *Ledger) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // once on the single write connection: modernc's prepare costs more than
 // the statement itself.
 type stmts struct {
-	insSale, insLine, insTender, updStock, selStock, nextReceipt, insPrint, insRedeem, insOutbox *sql.Stmt
+	insSale, insLine, insTender, updStock, nextReceipt, insPrint, insRedeem *sql.Stmt
+	// productBySKU, productByCode and productByPLU run on the read pool.
+	productBySKU, productByCode, productByPLU *sql.Stmt
 }
 
-func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
+const productCols = `SELECT p.sku, p.name, p.unit, p.tax_class, p.price, t.rate_bp, p.active
+		FROM products p JOIN tax_classes t ON t.code = p.tax_class WHERE `
+
+func prepare(ctx context.Context, db, read *sql.DB) (*stmts, error) {
 	s := &stmts{}
 	for _, p := range []struct {
 		dst **sql.Stmt
@@ -193,13 +202,28 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		}
 		*p.dst = st
 	}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&s.productBySKU, productCols + "p.sku = ?"},
+		{&s.productByCode, productCols + "p.sku = (SELECT sku FROM barcodes WHERE code = ?)"},
+		{&s.productByPLU, productCols + "p.plu = ?"},
+	} {
+		st, err := read.PrepareContext(ctx, p.q)
+		if err != nil {
+			return nil, fmt.Errorf("prepare %.40s…: %w", p.q, err)
+		}
+		*p.dst = st
+	}
 	return s, nil
 }
 
 // Close releases the prepared statements.
 func (l *Ledger) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{l.stmts.insSale, l.stmts.insLine, l.stmts.insTender, l.stmts.updStock, l.stmts.nextReceipt, l.stmts.insPrint, l.stmts.insRedeem} {
+	for _, st := range []*sql.Stmt{l.stmts.insSale, l.stmts.insLine, l.stmts.insTender, l.stmts.updStock, l.stmts.nextReceipt, l.stmts.insPrint, l.stmts.insRedeem,
+		l.stmts.productBySKU, l.stmts.productByCode, l.stmts.productByPLU} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/edgepos/edgepos/localdb"
 	"github.com/edgepos/edgepos/sync/wire"
 )
 
@@ -47,7 +46,7 @@ func (l *Ledger) VoidSale(ctx context.Context, saleID, manager, reason string) (
 			}
 			ev.Lines = append(ev.Lines, wire.SaleLine{Line: ln.Line, SKU: ln.SKU, Name: ln.Name, Qty: ln.Qty, UnitPrice: ln.UnitPrice, Discount: ln.Discount, Tax: ln.Tax, Total: ln.Total, OnHand: &onHand})
 		}
-		if _, err := localdb.AppendEvent(ctx, tx, wire.EventSaleVoided, ev, now); err != nil {
+		if _, err := l.db.AppendEvent(ctx, tx, wire.EventSaleVoided, ev, now); err != nil {
 			return err
 		}
 		return l.auditTx(ctx, tx, "void_sale", s.Cashier, manager, saleID, reason)
@@ -152,7 +151,7 @@ func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, e
 			if b.Amount < 0 {
 				return nil, ErrBadAmount
 			}
-			if _, err := l.productBy(ctx, "p.sku = ?", b.SKU); err != nil {
+			if _, err := l.productBy(ctx, l.stmts.productBySKU, b.SKU); err != nil {
 				return nil, fmt.Errorf("blind return line %d: %s: %w", i+1, b.SKU, err)
 			}
 			lines = append(lines, wire.SaleLine{Line: i + 1, SKU: b.SKU, Qty: b.Qty, Total: b.Amount})
@@ -244,7 +243,7 @@ func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, e
 			}
 			ev.Refunds = append(ev.Refunds, wire.Tender{Kind: t.Kind, Amount: t.Amount, Ref: t.Ref})
 		}
-		if _, err := localdb.AppendEvent(ctx, tx, wire.EventReturnCompleted, ev, now); err != nil {
+		if _, err := l.db.AppendEvent(ctx, tx, wire.EventReturnCompleted, ev, now); err != nil {
 			return err
 		}
 		if req.Manager != "" {

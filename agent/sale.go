@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgepos/edgepos/agent/barcode"
-	"github.com/edgepos/edgepos/localdb"
 	"github.com/edgepos/edgepos/sync/wire"
 )
 
@@ -270,11 +269,9 @@ type product struct {
 	Active                    bool
 }
 
-func (l *Ledger) productBy(ctx context.Context, where string, arg any) (product, error) {
+func (l *Ledger) productBy(ctx context.Context, st *sql.Stmt, arg any) (product, error) {
 	var p product
-	err := l.db.Read.QueryRowContext(ctx, `SELECT p.sku, p.name, p.unit, p.tax_class, p.price, t.rate_bp, p.active
-		FROM products p JOIN tax_classes t ON t.code = p.tax_class WHERE `+where, arg).
-		Scan(&p.SKU, &p.Name, &p.Unit, &p.TaxClass, &p.Price, &p.TaxBP, &p.Active)
+	err := st.QueryRowContext(ctx, arg).Scan(&p.SKU, &p.Name, &p.Unit, &p.TaxClass, &p.Price, &p.TaxBP, &p.Active)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, ErrNotFound
 	}
@@ -286,7 +283,7 @@ func (l *Ledger) AddItem(ctx context.Context, saleID, sku string, qty int64) (*S
 	if qty <= 0 {
 		return nil, fmt.Errorf("add %s: %w (got %d)", sku, ErrBadQuantity, qty)
 	}
-	p, err := l.productBy(ctx, "p.sku = ?", sku)
+	p, err := l.productBy(ctx, l.stmts.productBySKU, sku)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("add %s: %w", sku, ErrNotFound)
 	}
@@ -331,11 +328,11 @@ func (l *Ledger) Scan(ctx context.Context, saleID, raw string) (*Sale, error) {
 	var p product
 	switch c.Kind {
 	case barcode.KindGTIN:
-		p, err = l.productBy(ctx, "p.sku = (SELECT sku FROM barcodes WHERE code = ?)", c.GTIN)
+		p, err = l.productBy(ctx, l.stmts.productByCode, c.GTIN)
 	case barcode.KindOther:
-		p, err = l.productBy(ctx, "p.sku = (SELECT sku FROM barcodes WHERE code = ?)", c.Value)
+		p, err = l.productBy(ctx, l.stmts.productByCode, c.Value)
 	default:
-		p, err = l.productBy(ctx, "p.plu = ?", c.PLU)
+		p, err = l.productBy(ctx, l.stmts.productByPLU, c.PLU)
 	}
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("scan %s: %w", c.Raw, ErrUnknownCode)
@@ -668,7 +665,7 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 			ev.Tenders = append(ev.Tenders, wire.Tender{Kind: "change", Amount: -s.ChangeDue})
 		}
 		for _, ac := range s.Coupons {
-			cev, err := localdb.AppendEvent(ctx, tx, wire.EventCouponRedeemed, wire.CouponRedeemed{CouponID: ac.CouponID, KeyID: ac.KeyID,
+			cev, err := l.db.AppendEvent(ctx, tx, wire.EventCouponRedeemed, wire.CouponRedeemed{CouponID: ac.CouponID, KeyID: ac.KeyID,
 				SaleID: s.ID, Receipt: s.Receipt, Amount: ac.Amount, Member: s.Member, RedeemedAt: now}, now)
 			if err != nil {
 				return err
@@ -681,7 +678,7 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 			}
 			ev.Coupons = append(ev.Coupons, wire.CouponUse{CouponID: ac.CouponID, Amount: ac.Amount})
 		}
-		if _, err := localdb.AppendEvent(ctx, tx, wire.EventSaleCompleted, ev, now); err != nil {
+		if _, err := l.db.AppendEvent(ctx, tx, wire.EventSaleCompleted, ev, now); err != nil {
 			return err
 		}
 		_, err = st(l.stmts.insPrint).ExecContext(ctx, uuid.Must(uuid.NewV7()).String(), s.ID, s.Receipt, "receipt", now, now)

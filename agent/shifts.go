@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/edgepos/edgepos/localdb"
 	"github.com/edgepos/edgepos/sync/wire"
 )
 
@@ -26,13 +25,29 @@ type Shift struct {
 	OverShort   int64     `json:"over_short"`
 }
 
+// openShiftID returns the open shift's id, read from the database once and
+// then kept in memory (this terminal's agent is the only writer).
 func (l *Ledger) openShiftID(ctx context.Context) (string, error) {
-	var id string
-	err := l.db.Read.QueryRowContext(ctx, "SELECT id FROM shifts WHERE closed_at IS NULL").Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
+	l.shiftMu.Lock()
+	defer l.shiftMu.Unlock()
+	if !l.shiftKnown {
+		var id string
+		err := l.db.Read.QueryRowContext(ctx, "SELECT id FROM shifts WHERE closed_at IS NULL").Scan(&id)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return "", err
+		}
+		l.shiftID, l.shiftKnown = id, true
+	}
+	if l.shiftID == "" {
 		return "", ErrNoShift
 	}
-	return id, err
+	return l.shiftID, nil
+}
+
+func (l *Ledger) setShift(id string) {
+	l.shiftMu.Lock()
+	l.shiftID, l.shiftKnown = id, true
+	l.shiftMu.Unlock()
 }
 
 // CurrentShift returns the open shift, or ErrNoShift.
@@ -76,12 +91,13 @@ func (l *Ledger) OpenShift(ctx context.Context, cashier string, float int64) (Sh
 			s.ID, cashier, s.BusinessDay, now, float); err != nil {
 			return err
 		}
-		_, err := localdb.AppendEvent(ctx, tx, wire.EventShiftOpened, wire.ShiftEvent{ShiftID: s.ID, Cashier: cashier, BusinessDay: s.BusinessDay, At: now, Float: float}, now)
+		_, err := l.db.AppendEvent(ctx, tx, wire.EventShiftOpened, wire.ShiftEvent{ShiftID: s.ID, Cashier: cashier, BusinessDay: s.BusinessDay, At: now, Float: float}, now)
 		return err
 	})
 	if err != nil {
 		return Shift{}, fmt.Errorf("open shift: %w", err)
 	}
+	l.setShift(s.ID)
 	return s, nil
 }
 
@@ -118,7 +134,7 @@ func (l *Ledger) CashMovement(ctx context.Context, kind string, amount int64, re
 			uuid.Must(uuid.NewV7()).String(), shift, kind, amount, reason, user, nullStr(manager), now); err != nil {
 			return err
 		}
-		if _, err := localdb.AppendEvent(ctx, tx, wire.EventCashMovement, wire.CashMovement{ShiftID: shift, Kind: kind, Amount: amount, Reason: reason, User: user, At: now}, now); err != nil {
+		if _, err := l.db.AppendEvent(ctx, tx, wire.EventCashMovement, wire.CashMovement{ShiftID: shift, Kind: kind, Amount: amount, Reason: reason, User: user, At: now}, now); err != nil {
 			return err
 		}
 		if manager != "" {
@@ -173,13 +189,14 @@ func (l *Ledger) CloseShift(ctx context.Context, counted int64) (Shift, error) {
 		if err := tx.QueryRowContext(ctx, "SELECT cashier, business_day, float_amount FROM shifts WHERE id = ?", id).Scan(&cashier, &day, &float); err != nil {
 			return err
 		}
-		_, err = localdb.AppendEvent(ctx, tx, wire.EventShiftClosed, wire.ShiftEvent{ShiftID: id, Cashier: cashier, BusinessDay: day, At: now,
+		_, err = l.db.AppendEvent(ctx, tx, wire.EventShiftClosed, wire.ShiftEvent{ShiftID: id, Cashier: cashier, BusinessDay: day, At: now,
 			Float: float, Expected: exp, Counted: counted, OverShort: counted - exp, Sales: sales}, now)
 		return err
 	})
 	if err != nil {
 		return Shift{}, fmt.Errorf("close shift: %w", err)
 	}
+	l.setShift("")
 	return l.shift(ctx, id)
 }
 

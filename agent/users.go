@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/edgepos/edgepos/localdb"
 	"github.com/edgepos/edgepos/sync/wire"
 )
 
@@ -191,7 +190,7 @@ func (l *Ledger) auditTx(ctx context.Context, tx *sql.Tx, action, user, manager,
 		uuid.Must(uuid.NewV7()).String(), action, user, manager, nullStr(saleID), detail, now); err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
-	_, err := localdb.AppendEvent(ctx, tx, wire.EventAuditOverride, wire.AuditOverride{Action: action, User: user, Manager: manager,
+	_, err := l.db.AppendEvent(ctx, tx, wire.EventAuditOverride, wire.AuditOverride{Action: action, User: user, Manager: manager,
 		SaleID: saleID, Detail: detail, At: now}, now)
 	return err
 }

@@ -57,6 +57,10 @@ type DB struct {
 	id      string
 	version int
 	log     *slog.Logger
+
+	// appendStmt is the outbox insert, prepared at Open: preparing inside a
+	// transaction would wait for the one write connection it holds.
+	appendStmt *sql.Stmt
 }
 
 // dsn builds a file: URI; a plain path would silently drop the parameters.
@@ -138,6 +142,9 @@ func Open(ctx context.Context, path string, o Options) (_ *DB, err error) {
 	if err := db.Write.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'db_id'").Scan(&db.id); err != nil {
 		return nil, fmt.Errorf("open %s: read db id: %w", path, err)
 	}
+	if db.appendStmt, err = db.Write.PrepareContext(ctx, appendSQL); err != nil {
+		return nil, fmt.Errorf("open %s: prepare outbox insert: %w", path, err)
+	}
 
 	db.Read, err = sql.Open("sqlite", dsn(abs, o, false))
 	if err != nil {
@@ -161,7 +168,11 @@ func classify(err error) error {
 // Close closes both pools. WAL content is checkpointed by SQLite when the
 // last connection closes.
 func (db *DB) Close(ctx context.Context) error {
-	return errors.Join(db.Read.Close(), db.Write.Close())
+	var errs []error
+	if db.appendStmt != nil {
+		errs = append(errs, db.appendStmt.Close())
+	}
+	return errors.Join(append(errs, db.Read.Close(), db.Write.Close())...)
 }
 
 // Path is the database file's absolute path.

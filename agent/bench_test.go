@@ -1,0 +1,88 @@
+package agent
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/edgepos/edgepos/internal/bench"
+	"github.com/edgepos/edgepos/localdb"
+)
+
+// BenchmarkCompleteSale measures completing a 5-line cash sale through the
+// ledger (one durable transaction: sale, lines, tender, stock, receipt
+// number, print job, outbox event) and, in the same run on the same disk,
+// the raw limit: committing one bare row per transaction with the same
+// pragmas. It reports both rates, their ratio and the sale's p50/p99
+// commit latency.
+func BenchmarkCompleteSale(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+
+	// Raw limit: one bare row per transaction, same localdb.Open pragmas.
+	raw, err := localdb.Open(ctx, filepath.Join(dir, "raw.db"), localdb.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close(ctx)
+	if _, err := raw.Write.Exec("CREATE TABLE bare(id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
+		b.Fatal(err)
+	}
+	n := max(b.N, 300)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if err := raw.WriteTx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO bare(v) VALUES(?)", "x")
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bareRate := bench.Rate(n, time.Since(start))
+
+	db, err := localdb.Open(ctx, filepath.Join(dir, "pos.db"), localdb.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close(ctx)
+	l, err := NewLedger(db, LedgerConfig{Store: "S001", Terminal: "T1", TaxInclusive: true, BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	if err := SeedDemoCatalog(ctx, l); err != nil {
+		b.Fatal(err)
+	}
+	skus := []string{"TEA500", "NOODLE", "MILK1L", "BREAD", "WATER"}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	var busy time.Duration
+	for i := 0; i < b.N; i++ {
+		s, _ := l.OpenSale(ctx, DemoCashier)
+		for _, sku := range skus {
+			s, _ = l.AddItem(ctx, s.ID, sku, 1000)
+		}
+		s, _ = l.AddTender(s.ID, Tender{Kind: TenderCash, Amount: s.Total})
+		t0 := time.Now()
+		if _, err := l.CompleteSale(ctx, s.ID, ""); err != nil {
+			b.Fatal(err)
+		}
+		d := time.Since(t0)
+		busy += d
+		lat = append(lat, d)
+	}
+	b.StopTimer()
+	// Commits are sequential, so N over the time spent committing is the
+	// commit rate; building the carts (in memory) is reported apart.
+	saleRate := bench.Rate(b.N, busy)
+	b.ReportMetric(saleRate, "sales/s")
+	b.ReportMetric(bench.Rate(b.N, b.Elapsed()), "sales/s-with-cart")
+	b.ReportMetric(bareRate, "bare-commits/s")
+	b.ReportMetric(saleRate/bareRate, "ratio")
+	b.ReportMetric(bench.Ms(bench.Percentile(lat, 50)), "p50-ms")
+	b.ReportMetric(bench.Ms(bench.Percentile(lat, 99)), "p99-ms")
+}
