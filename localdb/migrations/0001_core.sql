@@ -9,7 +9,7 @@ CREATE TABLE meta (
 -- reuses a value, and a rolled-back transaction does not consume one.
 CREATE TABLE outbox (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    id         TEXT    NOT NULL UNIQUE,
+    id         TEXT    NOT NULL, -- UUIDv7, unique by construction; HQ dedupes by it
     type       TEXT    NOT NULL,
     payload    TEXT    NOT NULL,
     created_at TIMESTAMP NOT NULL,

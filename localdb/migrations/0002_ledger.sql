@@ -77,7 +77,7 @@ CREATE TABLE sales (
     id           TEXT PRIMARY KEY,
     state        TEXT NOT NULL CHECK (state IN ('suspended', 'completed', 'voided')),
     receipt      TEXT UNIQUE,
-    complete_key TEXT UNIQUE,
+    complete_key TEXT, -- idempotency key of the completing request
     cashier      TEXT NOT NULL,
     member       TEXT,
     shift_id     TEXT,
@@ -95,8 +95,10 @@ CREATE TABLE sales (
     void_manager TEXT,
     void_reason  TEXT,
     cart         TEXT -- the suspended cart, JSON
-);
-CREATE INDEX sales_day ON sales(business_day) WHERE state IN ('completed', 'voided');
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX sales_complete_key ON sales(complete_key) WHERE complete_key IS NOT NULL;
+-- No index on business_day: reports scan one terminal's sales, and every
+-- index is another page each sale commit writes.
 
 CREATE TABLE sale_lines (
     sale_id      TEXT NOT NULL REFERENCES sales(id),
@@ -113,7 +115,7 @@ CREATE TABLE sale_lines (
     override_by  TEXT,
     returned_qty INTEGER NOT NULL DEFAULT 0 CHECK (returned_qty >= 0 AND returned_qty <= qty),
     PRIMARY KEY (sale_id, line)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE sale_tenders (
     sale_id TEXT NOT NULL REFERENCES sales(id),
@@ -122,7 +124,7 @@ CREATE TABLE sale_tenders (
     amount  INTEGER NOT NULL CHECK (amount > 0),
     ref     TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (sale_id, seq)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- Single use on this terminal: the primary key refuses a second redemption.
 CREATE TABLE coupon_redemptions (
@@ -237,5 +239,5 @@ CREATE TABLE print_jobs (
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
     printed_at TIMESTAMP
-);
+) WITHOUT ROWID;
 CREATE INDEX print_jobs_queued ON print_jobs(created_at) WHERE state = 'queued';
