@@ -92,6 +92,10 @@ type Store interface {
 	// LatestChange returns the newest entry of kind and key for store (its
 	// own or AllStores); ErrNotFound if none.
 	LatestChange(ctx context.Context, store, kind, key string) (FeedEntry, error)
+	// Events calls fn for every stored event of store (all terminals) whose
+	// type is typ ("" for all), in (terminal, seq) order. Reconciliation
+	// tools and the demo read HQ's ledger through it.
+	Events(ctx context.Context, store, typ string, fn func(terminal string, e wire.Event) error) error
 	// Stores returns every store id HQ has heard from, sorted.
 	Stores(ctx context.Context) ([]string, error)
 

@@ -319,6 +319,25 @@ func RunSuite(t *testing.T, open Factory) {
 		require.Equal(t, int64(-1000), inv[1].Deltas, "a line without a level still moves the deltas")
 	})
 
+	t.Run("events read back", func(t *testing.T) {
+		s := open(t)
+		b := Batch("S1", "T2", NewID(t), Sale(t, 1, "2026-11-23", 100, 10), Sale(t, 2, "2026-11-23", 200, 20))
+		ingest(t, s, b, nil)
+		ingest(t, s, Batch("S2", "T1", NewID(t), Sale(t, 1, "2026-11-23", 300, 30)), nil)
+		var got []wire.Event
+		require.NoError(t, s.Events(ctx, "S1", wire.EventSaleCompleted, func(term string, e wire.Event) error {
+			require.Equal(t, "T2", term)
+			got = append(got, e)
+			return nil
+		}))
+		require.Len(t, got, 2)
+		require.Equal(t, b.Events[0].ID, got[0].ID)
+		require.JSONEq(t, string(b.Events[1].Payload), string(got[1].Payload))
+		n := 0
+		require.NoError(t, s.Events(ctx, "S1", "no.such", func(string, wire.Event) error { n++; return nil }))
+		require.Zero(t, n)
+	})
+
 	t.Run("coupon conflicts", func(t *testing.T) {
 		s := open(t)
 		coupon := NewID(t)

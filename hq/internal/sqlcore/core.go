@@ -496,3 +496,22 @@ var _ hq.Store = (*Core)(nil)
 
 // isNoRows reports sql.ErrNoRows (adapters map their driver's to it).
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// Events implements hq.Store.
+func (c *Core) Events(ctx context.Context, store, typ string, fn func(terminal string, e wire.Event) error) error {
+	err := scanEach(ctx, c.db, func(r Rows) error {
+		var term string
+		var e wire.Event
+		var payload []byte
+		if err := r.Scan(&term, &e.Seq, &e.ID, &e.Type, &e.At, &payload); err != nil {
+			return err
+		}
+		e.At = e.At.UTC()
+		e.Payload = payload
+		return fn(term, e)
+	}, "SELECT terminal, seq, id, type, at, payload FROM events WHERE store = ? AND (? = '' OR type = ?) ORDER BY terminal, seq", store, typ, typ)
+	if err != nil {
+		return fmt.Errorf("read events of %s: %w", store, err)
+	}
+	return nil
+}

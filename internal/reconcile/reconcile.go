@@ -1,0 +1,109 @@
+// Package reconcile compares store terminals' ledgers with what HQ stored,
+// sale by sale: the proof behind "never lose a sale, never count one twice"
+// that the demo and the chaos run print.
+package reconcile
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/edgepos/edgepos/hq"
+	"github.com/edgepos/edgepos/sync/wire"
+)
+
+// Result is the comparison for a set of stores.
+type Result struct {
+	Sales       int // sales completed (or voided later) in the terminals' ledgers
+	AtHQ        int // distinct of those sales HQ holds
+	Duplicates  int // sale events HQ holds more than once
+	Lost        int // sales in a ledger that HQ does not hold
+	Unknown     int // sales HQ holds that no ledger has
+	Quarantined int // messages or events HQ refused
+	Conflicts   int // coupon redemptions that lost (redeemed twice)
+}
+
+// Line is the one-line summary the demo prints last.
+func (r Result) Line(withConflicts bool) string {
+	if withConflicts {
+		return fmt.Sprintf("sales=%d at_hq=%d duplicates=%d lost=%d conflicts=%d", r.Sales, r.AtHQ, r.Duplicates, r.Lost, r.Conflicts)
+	}
+	return fmt.Sprintf("sales=%d at_hq=%d duplicates=%d lost=%d quarantined=%d", r.Sales, r.AtHQ, r.Duplicates, r.Lost, r.Quarantined)
+}
+
+// OK reports whether nothing was lost, duplicated or invented.
+func (r Result) OK() bool { return r.Lost == 0 && r.Duplicates == 0 && r.Unknown == 0 && r.AtHQ == r.Sales }
+
+// Terminal is one terminal's ledger database (read side).
+type Terminal struct {
+	Store string
+	DB    *sql.DB
+}
+
+// Compare reads every terminal's completed and voided sales and every sale
+// event HQ stored for their stores, and matches them by sale id.
+func Compare(ctx context.Context, terms []Terminal, s hq.Store) (Result, error) {
+	var r Result
+	local := map[string]bool{}
+	stores := map[string]bool{}
+	for _, t := range terms {
+		stores[t.Store] = true
+		rows, err := t.DB.QueryContext(ctx, "SELECT id FROM sales WHERE state IN ('completed', 'voided')")
+		if err != nil {
+			return r, fmt.Errorf("read ledger of %s: %w", t.Store, err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return r, err
+			}
+			local[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return r, err
+		}
+	}
+	r.Sales = len(local)
+	seen := map[string]int{}
+	for store := range stores {
+		err := s.Events(ctx, store, wire.EventSaleCompleted, func(_ string, e wire.Event) error {
+			p, err := wire.Payload[wire.SaleCompleted](&e)
+			if err != nil {
+				return fmt.Errorf("sale event %s: %w", e.ID, err)
+			}
+			seen[p.SaleID]++
+			return nil
+		})
+		if err != nil {
+			return r, err
+		}
+	}
+	for id, n := range seen {
+		if n > 1 {
+			r.Duplicates += n - 1
+		}
+		if local[id] {
+			r.AtHQ++
+		} else {
+			r.Unknown++
+		}
+	}
+	for id := range local {
+		if seen[id] == 0 {
+			r.Lost++
+		}
+	}
+	q, err := s.ListQuarantine(ctx, 1_000_000)
+	if err != nil {
+		return r, err
+	}
+	r.Quarantined = len(q)
+	conf, err := s.CouponConflicts(ctx)
+	if err != nil {
+		return r, err
+	}
+	r.Conflicts = len(conf)
+	return r, nil
+}
