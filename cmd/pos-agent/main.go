@@ -223,8 +223,8 @@ func passwordSource(cfg *config.Agent) string {
 	return "none"
 }
 
-// runAgent is the daemon. Until agent.Run exists it opens the database and
-// the ledger, reports ready and waits for a signal.
+// runAgent is the daemon: config → agent.Open, until the first signal;
+// then agent.Close, which a second signal cuts short.
 func runAgent(g *globals, args []string, stderr io.Writer) int {
 	fs, ok := subFlags(g, "run", args, stderr, nil)
 	if !ok || fs.NArg() != 0 {
@@ -266,44 +266,24 @@ func runAgent(g *globals, args []string, stderr io.Writer) int {
 	defer wg.Wait()
 	defer close(finished)
 
-	db, err := localdb.Open(ctx, cfg.Database, localdb.Options{Logger: log})
+	opts, err := agentOptions(cfg, log)
 	if err != nil {
-		log.Error("open database", "err", err)
+		log.Error("config", "err", err)
 		return 1
 	}
-	code := 0
-	lcfg, err := ledgerConfig(cfg, log)
-	if err != nil {
-		log.Error("ledger config", "err", err)
-		code = 1
+	a := agent.New(opts)
+	if err := a.Open(ctx); err != nil {
+		log.Error("start", "err", err)
+		return 1
 	}
-	var ledger *agent.Ledger
-	if code == 0 {
-		if ledger, err = agent.NewLedger(db, lcfg); err != nil {
-			log.Error("open ledger", "err", err)
-			code = 1
-		}
+	log.Info("ready", "database", cfg.Database, "http", a.Addr(), "version", version)
+	<-ctx.Done()
+	if err := a.Close(shutdown); err != nil {
+		log.Error("stop", "err", err)
+		return 1
 	}
-	if code == 0 {
-		// TODO(lead): replace with agent.Run(ctx, opts) (HTTP, devices, sync
-		// link from linkOptions(cfg, …)).
-		log.Info("ready", "database", db.Path(), "db_id", db.ID(), "version", version)
-		<-ctx.Done()
-	}
-	if ledger != nil {
-		if err := ledger.Close(); err != nil {
-			log.Error("close ledger", "err", err)
-			code = 1
-		}
-	}
-	if err := db.Close(shutdown); err != nil {
-		log.Error("close database", "err", err)
-		code = 1
-	}
-	if code == 0 {
-		log.Info("stopped")
-	}
-	return code
+	log.Info("stopped")
+	return 0
 }
 
 // openLedger opens the configured database and a Ledger over it.

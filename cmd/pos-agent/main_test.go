@@ -175,7 +175,9 @@ func TestRunStopsOnSignal(t *testing.T) {
 
 	var out, errb syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(append(args, "--set", "log.format=text", "run"), &out, &errb) }()
+	go func() {
+		done <- run(append(args, "--set", "log.format=text", "--set", "http.listen=127.0.0.1:0", "--set", "sync.broker=tcp://127.0.0.1:1", "run"), &out, &errb)
+	}()
 
 	var c chan<- os.Signal
 	select {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgepos/edgepos/agent"
 	"github.com/edgepos/edgepos/internal/config"
+	"github.com/edgepos/edgepos/localdb"
 	"github.com/edgepos/edgepos/sync/link"
 )
 
@@ -31,6 +32,32 @@ func ledgerConfig(cfg *config.Agent, log *slog.Logger) (agent.LedgerConfig, erro
 		CouponKeys:       keys,
 		Layouts:          cfg.Barcode.Layouts,
 		Logger:           log,
+	}, nil
+}
+
+// agentOptions translates the whole config into the agent runtime's plain
+// options.
+func agentOptions(cfg *config.Agent, log *slog.Logger) (agent.Options, error) {
+	lc, err := ledgerConfig(cfg, log)
+	if err != nil {
+		return agent.Options{}, err
+	}
+	lo := link.Options{}
+	if cfg.Sync.Broker != "" {
+		if lo, err = linkOptions(cfg, log); err != nil {
+			return agent.Options{}, err
+		}
+	}
+	return agent.Options{
+		Database:   cfg.Database,
+		DB:         localdb.Options{Logger: log},
+		Ledger:     lc,
+		Link:       lo,
+		HTTPListen: cfg.HTTP.Listen,
+		SessionTTL: cfg.HTTP.SessionTTL,
+		Locale:     cfg.Locale,
+		Version:    version,
+		Logger:     log,
 	}, nil
 }
 
