@@ -112,9 +112,9 @@ func TestGarbageAndPartialFramesAreRejectedAndCounted(t *testing.T) {
 	clk := newClock()
 	s := start(t, Config{Name: "s", Port: portCfg(sim.Path()), MaxLen: 20, PartialTimeout: time.Second}, Options{Now: clk.Now})
 
-	require.NoError(t, sim.WriteRaw([]byte("\x01\x02\x1b[Ajunk\r")))                 // control bytes
+	require.NoError(t, sim.WriteRaw([]byte("\x01\x02\x1b[Ajunk\r")))             // control bytes
 	require.NoError(t, sim.WriteRaw([]byte("123456789012345678901234567890\r"))) // over-long
-	require.NoError(t, sim.WriteRaw([]byte("\xff\xfe\r")))                          // invalid UTF-8
+	require.NoError(t, sim.WriteRaw([]byte("\xff\xfe\r")))                       // invalid UTF-8
 	require.NoError(t, sim.Scan("", "OK1"))
 	assert.Equal(t, "OK1", recv(t, s.Scans()).Code, "a good scan after garbage is delivered")
 	assert.Equal(t, uint64(3), s.Stats().Rejected)
