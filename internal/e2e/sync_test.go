@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -36,6 +37,8 @@ type env struct {
 	broker    *embedbroker.Broker // nil for Mosquitto
 	openStore func(ctx context.Context) (hq.Store, error)
 	hqDir     string
+	hqPass    string
+	hqTLS     *tls.Config
 }
 
 // testLogger logs to the test's output with -v, and nowhere otherwise.
@@ -69,7 +72,7 @@ func mosquittoPostgres(t *testing.T) *env {
 // startHQ starts HQ on e; stop closes it (HQ "killed" between steps).
 func (e *env) startHQ(t *testing.T, clientID string) (*hq.Service, func()) {
 	t.Helper()
-	svc := hq.New(hq.Options{OpenStore: e.openStore, DataDir: e.hqDir, Broker: e.brokerURL, Username: "hq",
+	svc := hq.New(hq.Options{OpenStore: e.openStore, DataDir: e.hqDir, Broker: e.brokerURL, Username: "hq", Password: e.hqPass, TLS: e.hqTLS,
 		ClientID: clientID, TopicPrefix: e.prefix, Workers: 2, Logger: testLogger(t)})
 	require.NoError(t, svc.Open(context.Background()))
 	var once sync.Once

@@ -32,7 +32,9 @@ func (r Result) Line(withConflicts bool) string {
 }
 
 // OK reports whether nothing was lost, duplicated or invented.
-func (r Result) OK() bool { return r.Lost == 0 && r.Duplicates == 0 && r.Unknown == 0 && r.AtHQ == r.Sales }
+func (r Result) OK() bool {
+	return r.Lost == 0 && r.Duplicates == 0 && r.Unknown == 0 && r.AtHQ == r.Sales
+}
 
 // Terminal is one terminal's ledger database (read side).
 type Terminal struct {
