@@ -24,25 +24,8 @@ func BenchmarkCompleteSale(b *testing.B) {
 	dir := b.TempDir()
 
 	// Raw limit: one bare row per transaction, same localdb.Open pragmas.
-	raw, err := localdb.Open(ctx, filepath.Join(dir, "raw.db"), localdb.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close(ctx)
-	if _, err := raw.Write.Exec("CREATE TABLE bare(id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
-		b.Fatal(err)
-	}
 	n := max(b.N, 300)
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		if err := raw.WriteTx(ctx, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, "INSERT INTO bare(v) VALUES(?)", "x")
-			return err
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	bareRate := bench.Rate(n, time.Since(start))
+	bareRate := bench.Rate(n, bareCommits(b, filepath.Join(dir, "raw.db"), n, nil))
 
 	db, err := localdb.Open(ctx, filepath.Join(dir, "pos.db"), localdb.Options{})
 	if err != nil {
@@ -62,11 +45,18 @@ func BenchmarkCompleteSale(b *testing.B) {
 	b.ResetTimer()
 	var busy time.Duration
 	for i := 0; i < b.N; i++ {
-		s, _ := l.OpenSale(ctx, DemoCashier)
-		for _, sku := range skus {
-			s, _ = l.AddItem(ctx, s.ID, sku, 1000)
+		s, err := l.OpenSale(ctx, DemoCashier)
+		if err != nil {
+			b.Fatal(err)
 		}
-		s, _ = l.AddTender(s.ID, Tender{Kind: TenderCash, Amount: s.Total})
+		for _, sku := range skus {
+			if s, err = l.AddItem(ctx, s.ID, sku, 1000); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if s, err = l.AddTender(s.ID, Tender{Kind: TenderCash, Amount: s.Total}); err != nil {
+			b.Fatal(err)
+		}
 		t0 := time.Now()
 		if _, err := l.CompleteSale(ctx, s.ID, ""); err != nil {
 			b.Fatal(err)
@@ -85,4 +75,45 @@ func BenchmarkCompleteSale(b *testing.B) {
 	b.ReportMetric(saleRate/bareRate, "ratio")
 	b.ReportMetric(bench.Ms(bench.Percentile(lat, 50)), "p50-ms")
 	b.ReportMetric(bench.Ms(bench.Percentile(lat, 99)), "p99-ms")
+}
+
+// BenchmarkBareRowCommit is the raw limit beside BenchmarkCompleteSale:
+// one bare row per transaction through the same localdb.Open pragmas
+// (WAL, synchronous=FULL, immediate write transactions).
+func BenchmarkBareRowCommit(b *testing.B) {
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	d := bareCommits(b, filepath.Join(b.TempDir(), "raw.db"), b.N, &lat)
+	b.StopTimer()
+	b.ReportMetric(bench.Rate(b.N, d), "commits/s")
+	b.ReportMetric(bench.Ms(bench.Percentile(lat, 99)), "p99-ms")
+}
+
+// bareCommits commits n one-row transactions to a new database at path and
+// returns the time they took, recording each commit's latency in lat.
+func bareCommits(b *testing.B, path string, n int, lat *[]time.Duration) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	raw, err := localdb.Open(ctx, path, localdb.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close(ctx)
+	if _, err := raw.Write.Exec("CREATE TABLE bare(id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		if err := raw.WriteTx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO bare(v) VALUES(?)", "x")
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if lat != nil {
+			*lat = append(*lat, time.Since(t0))
+		}
+	}
+	return time.Since(start)
 }

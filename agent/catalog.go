@@ -54,10 +54,11 @@ func upsertTaxClass(ctx context.Context, tx *sql.Tx, t TaxClass) error {
 
 // UpsertProduct creates or updates a product and replaces its barcodes.
 func (l *Ledger) UpsertProduct(ctx context.Context, p Product) error {
-	return l.db.WriteTx(ctx, func(tx *sql.Tx) error { return upsertProduct(ctx, tx, p) })
+	return l.db.WriteTx(ctx, func(tx *sql.Tx) error { return upsertProduct(ctx, tx, p, false) })
 }
 
-func upsertProduct(ctx context.Context, tx *sql.Tx, p Product) error {
+// upsertProduct writes p; keepPLU leaves a stored PLU alone when p has none.
+func upsertProduct(ctx context.Context, tx *sql.Tx, p Product, keepPLU bool) error {
 	if p.SKU == "" || p.Name == "" {
 		return errors.New("product: sku and name are required")
 	}
@@ -82,8 +83,8 @@ func upsertProduct(ctx context.Context, tx *sql.Tx, p Product) error {
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO products(sku, name, unit, tax_class, price, active, plu) VALUES(?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(sku) DO UPDATE SET name = excluded.name, unit = excluded.unit, tax_class = excluded.tax_class,
-		price = excluded.price, active = excluded.active, plu = excluded.plu`,
-		p.SKU, p.Name, p.Unit, p.TaxClass, p.Price, p.Active, nullStr(strings.TrimLeft(p.PLU, "0")))
+		price = excluded.price, active = excluded.active, plu = CASE WHEN ? AND excluded.plu IS NULL THEN products.plu ELSE excluded.plu END`,
+		p.SKU, p.Name, p.Unit, p.TaxClass, p.Price, p.Active, nullStr(strings.TrimLeft(p.PLU, "0")), keepPLU)
 	if err != nil {
 		if strings.Contains(err.Error(), "FOREIGN KEY") {
 			return fmt.Errorf("product %s: tax class %q does not exist", p.SKU, p.TaxClass)
@@ -181,7 +182,7 @@ func (l *Ledger) ImportCatalogCSV(ctx context.Context, r io.Reader) (int, error)
 			}
 			p := Product{SKU: get(rec, "sku"), Name: get(rec, "name"), Unit: get(rec, "unit"), TaxClass: tc, Price: price,
 				Barcodes: codes, PLU: get(rec, "plu"), Active: active}
-			if err := upsertProduct(ctx, tx, p); err != nil {
+			if err := upsertProduct(ctx, tx, p, false); err != nil {
 				return fmt.Errorf("line %d: %w", line, err)
 			}
 			n++
@@ -243,14 +244,29 @@ func (l *Ledger) AdjustStock(ctx context.Context, sku string, delta int64, reaso
 // ApplyChange applies one change-feed entry from HQ inside tx (the sync
 // link commits its feed cursor in the same transaction). It is idempotent;
 // unknown kinds are skipped for forward compatibility.
+//
+// Deletes: a product is deactivated (past sales keep naming it), a coupon
+// key is revoked, a revocation is lifted, a member or issued coupon is
+// removed, a pickup order is cancelled unless already handed over, store
+// config falls back to the terminal's; a tax class is kept (products may
+// still use it).
 func (l *Ledger) ApplyChange(ctx context.Context, tx *sql.Tx, c wire.Change) error {
-	del := c.Op == wire.OpDelete
+	if err := l.applyChange(ctx, tx, c); err != nil {
+		return fmt.Errorf("apply change %d (%s %s): %w", c.Version, c.Kind, c.Key, err)
+	}
+	return nil
+}
+
+func (l *Ledger) applyChange(ctx context.Context, tx *sql.Tx, c wire.Change) error {
+	switch c.Op {
+	case wire.OpUpsert, "":
+	case wire.OpDelete:
+		return l.applyDelete(ctx, tx, c)
+	default:
+		return fmt.Errorf("op %q is not upsert or delete", c.Op)
+	}
 	switch c.Kind {
 	case wire.ChangeProduct:
-		if del {
-			_, err := tx.ExecContext(ctx, "UPDATE products SET active = 0 WHERE sku = ?", c.Key)
-			return err
-		}
 		var p wire.ProductChange
 		if err := strictJSON(c.Data, &p); err != nil {
 			return err
@@ -261,7 +277,8 @@ func (l *Ledger) ApplyChange(ctx context.Context, tx *sql.Tx, c wire.Change) err
 		if _, err := tx.ExecContext(ctx, "INSERT INTO tax_classes(code, name, rate_bp) VALUES(?, ?, 0) ON CONFLICT DO NOTHING", p.TaxClass, p.TaxClass); err != nil {
 			return err
 		}
-		return upsertProduct(ctx, tx, Product{SKU: p.SKU, Name: p.Name, Unit: p.Unit, TaxClass: p.TaxClass, Price: p.Price, Active: p.Active, Barcodes: p.Barcodes})
+		// HQ's product carries no PLU: a scale PLU set at the store stays.
+		return upsertProduct(ctx, tx, Product{SKU: p.SKU, Name: p.Name, Unit: p.Unit, TaxClass: p.TaxClass, Price: p.Price, Active: p.Active, Barcodes: p.Barcodes}, true)
 	case wire.ChangeTaxClass:
 		var t wire.TaxClassChange
 		if err := strictJSON(c.Data, &t); err != nil {
@@ -277,7 +294,7 @@ func (l *Ledger) ApplyChange(ctx context.Context, tx *sql.Tx, c wire.Change) err
 			return fmt.Errorf("coupon key %s: public key is %d bytes, want 32", k.KeyID, len(k.PublicKey))
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO coupon_keys(key_id, public_key, revoked) VALUES(?, ?, ?)
-			ON CONFLICT(key_id) DO UPDATE SET public_key = excluded.public_key, revoked = excluded.revoked`, k.KeyID, k.PublicKey, k.Revoked || del)
+			ON CONFLICT(key_id) DO UPDATE SET public_key = excluded.public_key, revoked = excluded.revoked`, k.KeyID, k.PublicKey, k.Revoked)
 		return err
 	case wire.ChangeRevocation:
 		var r wire.RevocationChange
@@ -303,10 +320,6 @@ func (l *Ledger) ApplyChange(ctx context.Context, tx *sql.Tx, c wire.Change) err
 			cc.CouponID, nullStr(cc.Member), cc.Token)
 		return err
 	case wire.ChangeMember:
-		if del {
-			_, err := tx.ExecContext(ctx, "DELETE FROM members WHERE id = ?", c.Key)
-			return err
-		}
 		var m wire.MemberChange
 		if err := strictJSON(c.Data, &m); err != nil {
 			return err
@@ -320,9 +333,15 @@ func (l *Ledger) ApplyChange(ctx context.Context, tx *sql.Tx, c wire.Change) err
 		if err := strictJSON(c.Data, &o); err != nil {
 			return err
 		}
-		lines, _ := json.Marshal(o.Lines)
+		if o.OrderID == "" || o.Code == "" {
+			return errors.New("pickup order without id or code")
+		}
+		lines, err := json.Marshal(o.Lines)
+		if err != nil {
+			return err
+		}
 		// A hand-over recorded here is never undone by HQ's view.
-		_, err := tx.ExecContext(ctx, `INSERT INTO pickup_orders(id, code, status, customer, phone, member, paid, lines, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
+		_, err = tx.ExecContext(ctx, `INSERT INTO pickup_orders(id, code, status, customer, phone, member, paid, lines, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET status = CASE WHEN pickup_orders.status = 'handed_over' THEN pickup_orders.status ELSE excluded.status END,
 			customer = excluded.customer, phone = excluded.phone, member = excluded.member, paid = excluded.paid, lines = excluded.lines, updated_at = excluded.updated_at`,
 			o.OrderID, o.Code, o.Status, nullStr(o.Customer), nullStr(o.Phone), nullStr(o.Member), o.Paid, string(lines), c.At.UTC())
@@ -332,20 +351,76 @@ func (l *Ledger) ApplyChange(ctx context.Context, tx *sql.Tx, c wire.Change) err
 		if err := strictJSON(c.Data, &sc); err != nil {
 			return err
 		}
-		for k, v := range map[string]int64{"points_per_unit": sc.PointsPerUnit, "point_value": sc.PointValue, "coupon_offline_cap": sc.CouponOfflineCap} {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO store_settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", k, strconv.FormatInt(v, 10)); err != nil {
+		// The entry is HQ's whole store config: a setting it leaves out
+		// (zero) falls back to the terminal's own configuration. It is read
+		// where it is used, so it holds only once this transaction commits
+		// and survives a restart.
+		for k, v := range map[string]int64{settingPointsPerUnit: sc.PointsPerUnit, settingPointValue: sc.PointValue, settingCouponCap: sc.CouponOfflineCap} {
+			var err error
+			if v > 0 {
+				_, err = tx.ExecContext(ctx, "INSERT INTO store_settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", k, strconv.FormatInt(v, 10))
+			} else {
+				_, err = tx.ExecContext(ctx, "DELETE FROM store_settings WHERE key = ?", k)
+			}
+			if err != nil {
 				return err
 			}
-		}
-		if sc.CouponOfflineCap > 0 {
-			l.mu.Lock()
-			l.cfg.CouponOfflineCap = sc.CouponOfflineCap
-			l.mu.Unlock()
 		}
 		return nil
 	}
 	l.log.Info("change-feed entry of a kind this agent does not know; skipped", "kind", c.Kind, "key", c.Key)
 	return nil
+}
+
+// Store settings HQ owns (store_settings keys).
+const (
+	settingPointsPerUnit = "points_per_unit"
+	settingPointValue    = "point_value"
+	settingCouponCap     = "coupon_offline_cap"
+)
+
+// CouponOfflineCap is the offline coupon budget in force: HQ's store
+// config if it set one, else LedgerConfig.CouponOfflineCap. 0 means none.
+func (l *Ledger) CouponOfflineCap(ctx context.Context) (int64, error) {
+	var v string
+	err := l.db.Read.QueryRowContext(ctx, "SELECT value FROM store_settings WHERE key = ?", settingCouponCap).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l.cfg.CouponOfflineCap, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("coupon offline cap: %w", err)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("coupon offline cap: stored value %q: %w", v, err)
+	}
+	return n, nil
+}
+
+// applyDelete applies a delete entry; its Key names the row.
+func (l *Ledger) applyDelete(ctx context.Context, tx *sql.Tx, c wire.Change) error {
+	var err error
+	switch c.Kind {
+	case wire.ChangeProduct:
+		_, err = tx.ExecContext(ctx, "UPDATE products SET active = 0 WHERE sku = ?", c.Key)
+	case wire.ChangeTaxClass:
+		l.log.Info("tax class delete kept: products may still use it", "class", c.Key)
+	case wire.ChangeCouponKey:
+		_, err = tx.ExecContext(ctx, "UPDATE coupon_keys SET revoked = 1 WHERE key_id = ?", c.Key)
+	case wire.ChangeRevocation:
+		_, err = tx.ExecContext(ctx, "DELETE FROM coupon_revocations WHERE coupon_id = ?", c.Key)
+	case wire.ChangeCoupon:
+		_, err = tx.ExecContext(ctx, "DELETE FROM coupons_issued WHERE coupon_id = ?", c.Key)
+	case wire.ChangeMember:
+		_, err = tx.ExecContext(ctx, "DELETE FROM members WHERE id = ?", c.Key)
+	case wire.ChangePickupOrder:
+		_, err = tx.ExecContext(ctx, "UPDATE pickup_orders SET status = 'cancelled', updated_at = ? WHERE id = ? AND status <> 'handed_over'", c.At.UTC(), c.Key)
+	case wire.ChangeStoreConfig:
+		_, err = tx.ExecContext(ctx, "DELETE FROM store_settings WHERE key IN (?, ?, ?)", settingPointsPerUnit, settingPointValue, settingCouponCap)
+	default:
+		l.log.Info("change-feed entry of a kind this agent does not know; skipped", "kind", c.Kind, "key", c.Key)
+	}
+	return err
 }
 
 func strictJSON(data []byte, v any) error {

@@ -39,6 +39,10 @@ func (l *Ledger) ApplyCoupon(ctx context.Context, saleID, token, manager string)
 	if err := l.checkCouponState(ctx, c.ID); err != nil {
 		return nil, err
 	}
+	capV, err := l.CouponOfflineCap(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var cashier string
 	s, err := l.edit(saleID, func(s *Sale) error {
 		for _, ac := range s.Coupons {
@@ -55,14 +59,14 @@ func (l *Ledger) ApplyCoupon(ctx context.Context, saleID, token, manager string)
 			}
 			return ErrCouponNotEligible
 		}
-		if l.cfg.CouponOfflineCap > 0 && manager == "" {
+		if capV > 0 && manager == "" {
 			pending, err := l.unconfirmedCouponValue(ctx)
 			if err != nil {
 				return err
 			}
-			if pending+ac.Amount > l.cfg.CouponOfflineCap {
+			if pending+ac.Amount > capV {
 				return fmt.Errorf("%w: coupons worth %d are not yet confirmed by HQ; this one (%d) would pass the offline budget of %d",
-					ErrNeedsManager, pending, ac.Amount, l.cfg.CouponOfflineCap)
+					ErrNeedsManager, pending, ac.Amount, capV)
 			}
 		}
 		cashier = s.Cashier

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,6 +100,11 @@ type Ledger struct {
 	shiftMu    sync.Mutex
 	shiftID    string
 	shiftKnown bool
+	// closedDay is the last business day a Z report closed ("" if none),
+	// read once (dayMu guards it).
+	dayMu     sync.Mutex
+	closedDay string
+	dayKnown  bool
 	// mgrFails counts wrong manager PINs (manager approval has no user id to
 	// lock, so the terminal slows guessing down instead).
 	mgrFails  int
@@ -168,10 +174,18 @@ func (l *Ledger) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // once on the single write connection: modernc's prepare costs more than
 // the statement itself.
 type stmts struct {
-	insSale, insLine, insTender, updStock, nextReceipt, insPrint, insRedeem *sql.Stmt
+	insSale, nextReceipt, insPrint, insRedeem *sql.Stmt
+	// insLines[n], insTenders[n] and updStock[n] write n rows in one
+	// statement (n = 1..maxRows): a sale's lines are one round trip, not
+	// one per line.
+	insLines, insTenders, updStock [maxRows + 1]*sql.Stmt
 	// productBySKU, productByCode and productByPLU run on the read pool.
 	productBySKU, productByCode, productByPLU *sql.Stmt
 }
+
+// maxRows is the most rows one multi-row statement writes; longer sales
+// take several.
+const maxRows = 8
 
 const productCols = `SELECT p.sku, p.name, p.unit, p.tax_class, p.price, t.rate_bp, p.active
 		FROM products p JOIN tax_classes t ON t.code = p.tax_class WHERE `
@@ -189,9 +203,6 @@ func prepare(ctx context.Context, db, read *sql.DB) (*stmts, error) {
 			completed_at = excluded.completed_at, subtotal = excluded.subtotal, discount = excluded.discount, tax = excluded.tax,
 			total = excluded.total, paid = excluded.paid, change_due = excluded.change_due, cart = NULL
 			WHERE sales.state = 'suspended'`},
-		{&s.insLine, `INSERT INTO sale_lines(sale_id, line, sku, name, unit, qty, unit_price, gross, discount, tax, total, override_by) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&s.insTender, `INSERT INTO sale_tenders(sale_id, seq, kind, amount, ref) VALUES(?, ?, ?, ?, ?)`},
-		{&s.updStock, `INSERT INTO inventory(sku, on_hand) VALUES(?, ?) ON CONFLICT(sku) DO UPDATE SET on_hand = inventory.on_hand + excluded.on_hand RETURNING on_hand`},
 		{&s.nextReceipt, `INSERT INTO counters(name, value) VALUES('receipt', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`},
 		{&s.insPrint, `INSERT INTO print_jobs(id, sale_id, receipt, kind, state, created_at, updated_at) VALUES(?, ?, ?, ?, 'queued', ?, ?)`},
 		{&s.insRedeem, `INSERT INTO coupon_redemptions(coupon_id, key_id, sale_id, amount, manager, outbox_seq, redeemed_at) VALUES(?, ?, ?, ?, ?, ?, ?)`},
@@ -201,6 +212,25 @@ func prepare(ctx context.Context, db, read *sql.DB) (*stmts, error) {
 			return nil, fmt.Errorf("prepare %.40s…: %w", p.q, err)
 		}
 		*p.dst = st
+	}
+	for n := 1; n <= maxRows; n++ {
+		for _, p := range []struct {
+			dst  **sql.Stmt
+			head string
+			row  string
+			tail string
+		}{
+			{&s.insLines[n], "INSERT INTO sale_lines(sale_id, line, sku, name, unit, qty, unit_price, gross, discount, tax, total, override_by, tax_bp) VALUES", "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", ""},
+			{&s.insTenders[n], "INSERT INTO sale_tenders(sale_id, seq, kind, amount, ref) VALUES", "(?, ?, ?, ?, ?)", ""},
+			{&s.updStock[n], "INSERT INTO inventory(sku, on_hand) VALUES", "(?, ?)", " ON CONFLICT(sku) DO UPDATE SET on_hand = inventory.on_hand + excluded.on_hand RETURNING sku, on_hand"},
+		} {
+			q := p.head + strings.Repeat(p.row+", ", n-1) + p.row + p.tail
+			st, err := db.PrepareContext(ctx, q)
+			if err != nil {
+				return nil, fmt.Errorf("prepare %.40s…: %w", q, err)
+			}
+			*p.dst = st
+		}
 	}
 	for _, p := range []struct {
 		dst **sql.Stmt
@@ -222,8 +252,12 @@ func prepare(ctx context.Context, db, read *sql.DB) (*stmts, error) {
 // Close releases the prepared statements.
 func (l *Ledger) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{l.stmts.insSale, l.stmts.insLine, l.stmts.insTender, l.stmts.updStock, l.stmts.nextReceipt, l.stmts.insPrint, l.stmts.insRedeem,
-		l.stmts.productBySKU, l.stmts.productByCode, l.stmts.productByPLU} {
+	all := []*sql.Stmt{l.stmts.insSale, l.stmts.nextReceipt, l.stmts.insPrint, l.stmts.insRedeem,
+		l.stmts.productBySKU, l.stmts.productByCode, l.stmts.productByPLU}
+	for n := 1; n <= maxRows; n++ {
+		all = append(all, l.stmts.insLines[n], l.stmts.insTenders[n], l.stmts.updStock[n])
+	}
+	for _, st := range all {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

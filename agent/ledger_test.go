@@ -475,9 +475,10 @@ func TestShiftsAndReports(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 25490, sh.Expected)
 	require.EqualValues(t, -90, sh.OverShort)
-	z, err := f.l.ZReport(ctx, "")
+	z, err := f.l.CloseDay(ctx, DemoManager)
 	require.NoError(t, err)
 	require.Equal(t, "Z", z.Kind)
+	require.EqualValues(t, 1, z.ZNumber)
 	require.EqualValues(t, 4990, z.Net)
 }
 
@@ -540,7 +541,9 @@ func TestApplyChangeFeed(t *testing.T) {
 	m, err := f.l.FindMember(ctx, "13800000000")
 	require.NoError(t, err)
 	require.Equal(t, "M1", m.ID)
-	require.EqualValues(t, 12345, f.l.Config().CouponOfflineCap)
+	capV, err := f.l.CouponOfflineCap(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 12345, capV)
 
 	c := wire.Coupon{ID: uuid.NewString(), KeyID: "k2", Kind: wire.CouponAmountOff, Value: 50, Currency: "CNY", NotBefore: f.now.Add(-time.Hour), Expires: f.now.Add(time.Hour)}
 	tok, err := wire.SignCoupon(priv, c)

@@ -10,12 +10,17 @@ import (
 	"github.com/google/uuid"
 )
 
-// PrintJob is an entry of the durable print queue.
+// PrintJob is an entry of the durable print queue. A job is queued in the
+// transaction of what it prints (CompleteSale queues the receipt with the
+// sale), so a crash never loses a receipt; the printer driver takes jobs
+// with NextQueued and reports with MarkPrinted or MarkAttempt.
 type PrintJob struct {
-	ID        string    `json:"id"`
-	SaleID    string    `json:"sale_id,omitempty"`
+	ID     string `json:"id"`
+	SaleID string `json:"sale_id,omitempty"`
+	// Receipt is the sale's receipt number; for a "report" job, the
+	// business day whose Z report to print (see ZReport).
 	Receipt   string    `json:"receipt,omitempty"`
-	Kind      string    `json:"kind"` // receipt, copy, return, report
+	Kind      string    `json:"kind"` // receipt, copy (a reprint, marked as such), return, report
 	State     string    `json:"state"`
 	Attempts  int       `json:"attempts"`
 	LastError string    `json:"last_error,omitempty"`
@@ -55,6 +60,36 @@ func (l *Ledger) QueuedPrintJobs(ctx context.Context, limit int) ([]PrintJob, er
 	return scanJobs(rows)
 }
 
+// NextQueued returns the oldest queued job, or ErrNotFound when the queue
+// is empty.
+func (l *Ledger) NextQueued(ctx context.Context) (PrintJob, error) {
+	js, err := l.QueuedPrintJobs(ctx, 1)
+	if err != nil {
+		return PrintJob{}, fmt.Errorf("next print job: %w", err)
+	}
+	if len(js) == 0 {
+		return PrintJob{}, fmt.Errorf("next print job: %w", ErrNotFound)
+	}
+	return js[0], nil
+}
+
+// Enqueue queues a print job inside tx, the transaction that records what
+// it prints. kind is receipt, copy, return or report.
+func (l *Ledger) Enqueue(ctx context.Context, tx *sql.Tx, kind, saleID, receipt string) (PrintJob, error) {
+	return l.enqueue(ctx, tx, kind, saleID, receipt)
+}
+
+func (l *Ledger) enqueue(ctx context.Context, tx *sql.Tx, kind, saleID, receipt string) (PrintJob, error) {
+	now := l.now()
+	j := PrintJob{ID: uuid.Must(uuid.NewV7()).String(), SaleID: saleID, Receipt: receipt, Kind: kind, State: "queued", CreatedAt: now}
+	_, err := tx.ExecContext(ctx, "INSERT INTO print_jobs(id, sale_id, receipt, kind, state, created_at, updated_at) VALUES(?, ?, ?, ?, 'queued', ?, ?)",
+		j.ID, nullStr(saleID), nullStr(receipt), kind, now, now)
+	if err != nil {
+		return PrintJob{}, fmt.Errorf("enqueue %s print job: %w", kind, err)
+	}
+	return j, nil
+}
+
 // PrintJobs returns the newest jobs first.
 func (l *Ledger) PrintJobs(ctx context.Context, limit int) ([]PrintJob, error) {
 	rows, err := l.db.Read.QueryContext(ctx, "SELECT "+jobCols+" FROM print_jobs ORDER BY created_at DESC LIMIT ?", limit)
@@ -69,9 +104,14 @@ func (l *Ledger) PrintJobs(ctx context.Context, limit int) ([]PrintJob, error) {
 func (l *Ledger) MarkPrinted(ctx context.Context, id string) error {
 	now := l.now()
 	return l.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE print_jobs SET state = 'printed', attempts = attempts + 1, printed_at = ?, updated_at = ?, last_error = '' WHERE id = ?", now, now, id)
-		return err
+		res, err := tx.ExecContext(ctx, "UPDATE print_jobs SET state = 'printed', attempts = attempts + 1, printed_at = ?, updated_at = ?, last_error = '' WHERE id = ?", now, now, id)
+		return jobUpdated(res, err, id)
 	})
+}
+
+// MarkAttempt is MarkPrintAttempt.
+func (l *Ledger) MarkAttempt(ctx context.Context, id string, cause error, failed bool) error {
+	return l.MarkPrintAttempt(ctx, id, cause, failed)
 }
 
 // MarkPrintAttempt records a failed attempt; the job stays queued unless
@@ -86,9 +126,19 @@ func (l *Ledger) MarkPrintAttempt(ctx context.Context, id string, cause error, f
 		msg = cause.Error()
 	}
 	return l.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE print_jobs SET state = ?, attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?", state, msg, l.now(), id)
-		return err
+		res, err := tx.ExecContext(ctx, "UPDATE print_jobs SET state = ?, attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?", state, msg, l.now(), id)
+		return jobUpdated(res, err, id)
 	})
+}
+
+func jobUpdated(res sql.Result, err error, id string) error {
+	if err != nil {
+		return fmt.Errorf("print job %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("print job %s: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 // Reprint queues a copy of a sale's receipt.
@@ -100,14 +150,15 @@ func (l *Ledger) Reprint(ctx context.Context, saleID string) (PrintJob, error) {
 	if s.Receipt == "" {
 		return PrintJob{}, fmt.Errorf("reprint %s: %w: not completed", saleID, ErrSaleState)
 	}
-	now := l.now()
-	j := PrintJob{ID: uuid.Must(uuid.NewV7()).String(), SaleID: saleID, Receipt: s.Receipt, Kind: "copy", State: "queued", CreatedAt: now}
+	var j PrintJob
 	err = l.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO print_jobs(id, sale_id, receipt, kind, state, created_at, updated_at) VALUES(?, ?, ?, 'copy', 'queued', ?, ?)",
-			j.ID, saleID, s.Receipt, now, now)
+		j, err = l.enqueue(ctx, tx, "copy", saleID, s.Receipt)
 		return err
 	})
-	return j, err
+	if err != nil {
+		return PrintJob{}, fmt.Errorf("reprint %s: %w", saleID, err)
+	}
+	return j, nil
 }
 
 // PrintJob returns one job.

@@ -166,7 +166,12 @@ func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, e
 	var refund int64
 	for _, t := range req.Refunds {
 		if t.Amount <= 0 {
-			return nil, ErrBadAmount
+			return nil, fmt.Errorf("refund: %w (got %d)", ErrBadAmount, t.Amount)
+		}
+		switch t.Kind {
+		case TenderCash, TenderCard, TenderWallet, TenderOnline:
+		default:
+			return nil, fmt.Errorf("refund: kind %q is not cash, card, wallet or online", t.Kind)
 		}
 		refund += t.Amount
 	}
@@ -185,11 +190,15 @@ func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, e
 		return nil, fmt.Errorf("%w: paid %d, refunded %d before, asked %d", ErrRefundTooLarge, orig.Paid-orig.ChangeDue, orig.Refunded, refund)
 	}
 	now := l.now()
+	day, err := l.dayFor(ctx, now)
+	if err != nil {
+		return nil, fmt.Errorf("return: %w", err)
+	}
 	ret := &Return{ID: uuid.Must(uuid.NewV7()).String(), Channel: req.Channel, Total: total, Refunds: req.Refunds}
 	if orig != nil {
 		ret.Orig = orig.Receipt
 	}
-	err := l.write(ctx, func(tx *sql.Tx) error {
+	err = l.write(ctx, func(tx *sql.Tx) error {
 		var n int64
 		if err := tx.QueryRowContext(ctx, `INSERT INTO counters(name, value) VALUES('return', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`).Scan(&n); err != nil {
 			return err
@@ -200,7 +209,7 @@ func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, e
 			origID = orig.ID
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO returns(id, receipt, orig_sale_id, channel, cashier, manager, business_day, total, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			ret.ID, ret.Receipt, origID, req.Channel, req.Cashier, nullStr(req.Manager), l.businessDay(now), total, now); err != nil {
+			ret.ID, ret.Receipt, origID, req.Channel, req.Cashier, nullStr(req.Manager), day, total, now); err != nil {
 			return err
 		}
 		for i := range lines {
@@ -229,7 +238,7 @@ func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, e
 			ln.OnHand = &onHand
 			ret.Lines = append(ret.Lines, BlindLine{SKU: ln.SKU, Qty: ln.Qty, Amount: ln.Total})
 		}
-		ev := wire.ReturnCompleted{ReturnID: ret.ID, Receipt: ret.Receipt, Channel: req.Channel, BusinessDay: l.businessDay(now), ReturnedAt: now,
+		ev := wire.ReturnCompleted{ReturnID: ret.ID, Receipt: ret.Receipt, Channel: req.Channel, BusinessDay: day, ReturnedAt: now,
 			Cashier: req.Cashier, Manager: req.Manager, Total: total, Lines: lines}
 		if orig != nil {
 			ev.OrigSaleID, ev.OrigReceipt = orig.ID, orig.Receipt

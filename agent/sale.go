@@ -76,16 +76,18 @@ type AppliedCoupon struct {
 
 // Sale is a cart or a completed sale.
 type Sale struct {
-	ID           string          `json:"id"`
-	State        string          `json:"state"`
-	Cashier      string          `json:"cashier"`
-	Member       string          `json:"member,omitempty"`
-	ShiftID      string          `json:"shift_id,omitempty"`
-	CreatedAt    time.Time       `json:"created_at"`
-	Lines        []Line          `json:"lines"`
-	SaleDiscount Discount        `json:"sale_discount,omitzero"`
-	Coupons      []AppliedCoupon `json:"coupons,omitempty"`
-	Tenders      []Tender        `json:"tenders"`
+	ID           string    `json:"id"`
+	State        string    `json:"state"`
+	Cashier      string    `json:"cashier"`
+	Member       string    `json:"member,omitempty"`
+	ShiftID      string    `json:"shift_id,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	Lines        []Line    `json:"lines"`
+	SaleDiscount Discount  `json:"sale_discount,omitzero"`
+	// SaleDiscountAmount is what SaleDiscount took off, spread over lines.
+	SaleDiscountAmount int64           `json:"sale_discount_amount,omitempty"`
+	Coupons            []AppliedCoupon `json:"coupons,omitempty"`
+	Tenders            []Tender        `json:"tenders"`
 
 	Subtotal  int64 `json:"subtotal"`
 	Discount  int64 `json:"discount"`
@@ -137,7 +139,10 @@ func (l *Ledger) recompute(s *Sale) {
 		for _, v := range c {
 			sum += v
 		}
-		take(spread(s.SaleDiscount.of(sum), c, nil))
+		s.SaleDiscountAmount = s.SaleDiscount.of(sum)
+		take(spread(s.SaleDiscountAmount, c, nil))
+	} else {
+		s.SaleDiscountAmount = 0
 	}
 	for ci := range s.Coupons {
 		ac := &s.Coupons[ci]
@@ -317,10 +322,19 @@ func (l *Ledger) addProduct(saleID string, p product, qty, fixedGross int64) (*S
 	})
 }
 
-// Scan parses a scanned code and adds what it names to a cart. An unknown
-// or malformed code is an error and leaves the cart untouched. A coupon
-// token returns barcode.ErrNotProduct: use ApplyCoupon.
+// Scan is ScanToSale.
 func (l *Ledger) Scan(ctx context.Context, saleID, raw string) (*Sale, error) {
+	return l.ScanToSale(ctx, saleID, raw)
+}
+
+// ScanToSale parses a scanned code and adds what it names to a cart: a
+// GTIN matches a barcode row (stored as GTIN-14, so UPC-A and EAN-13 forms
+// of one code match); a variable-measure code matches a product by PLU,
+// weighed goods taking their quantity from the code and price-embedded
+// labels their line total. An unknown code returns ErrUnknownCode and a
+// malformed one the barcode package's error (barcode.ErrMalformed,
+// barcode.ErrCheckDigit); either way the cart is untouched.
+func (l *Ledger) ScanToSale(ctx context.Context, saleID, raw string) (*Sale, error) {
 	c, err := l.parser.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
@@ -616,11 +630,15 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 	}
 
 	now := l.now()
-	s.CompletedAt, s.BusinessDay, s.State = now, l.businessDay(now), StateCompleted
+	day, err := l.dayFor(ctx, now)
+	if err != nil {
+		return nil, fmt.Errorf("complete %s: %w", saleID, err)
+	}
+	s.CompletedAt, s.BusinessDay, s.State = now, day, StateCompleted
 	if s.ShiftID == "" {
 		s.ShiftID, _ = l.openShiftID(ctx)
 	}
-	err := l.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err = l.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		st := func(p *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, p) }
 		var n int64
 		if err := st(l.stmts.nextReceipt).QueryRowContext(ctx).Scan(&n); err != nil {
@@ -637,29 +655,16 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 		}
 		ev := wire.SaleCompleted{SaleID: s.ID, Receipt: s.Receipt, BusinessDay: s.BusinessDay, CompletedAt: now, Cashier: s.Cashier,
 			Member: s.Member, Currency: l.cfg.Currency, Subtotal: s.Subtotal, Discount: s.Discount, Tax: s.Tax, Total: s.Total}
-		ins, stock := st(l.stmts.insLine), st(l.stmts.updStock)
-		k := 0
-		for _, ln := range s.Lines {
-			if ln.Voided {
-				continue
-			}
-			k++
-			if _, err := ins.ExecContext(ctx, s.ID, k, ln.SKU, ln.Name, ln.Unit, ln.Qty, ln.UnitPrice, ln.Gross, ln.Discount, ln.Tax, ln.Total, nullStr(ln.OverrideBy)); err != nil {
-				return fmt.Errorf("line %d: %w", k, err)
-			}
-			var onHand int64
-			if err := stock.QueryRowContext(ctx, ln.SKU, -ln.Qty).Scan(&onHand); err != nil {
-				return err
-			}
-			ev.Lines = append(ev.Lines, wire.SaleLine{Line: k, SKU: ln.SKU, Name: ln.Name, Qty: ln.Qty, UnitPrice: ln.UnitPrice,
-				Discount: ln.Discount, Tax: ln.Tax, Total: ln.Total, OnHand: &onHand})
+		if err := l.writeLines(ctx, tx, s, &ev); err != nil {
+			return err
 		}
-		tend := st(l.stmts.insTender)
+		args := make([]any, 0, 5*len(s.Tenders))
 		for i, t := range s.Tenders {
-			if _, err := tend.ExecContext(ctx, s.ID, i+1, t.Kind, t.Amount, t.Ref); err != nil {
-				return err
-			}
+			args = append(args, s.ID, i+1, t.Kind, t.Amount, t.Ref)
 			ev.Tenders = append(ev.Tenders, wire.Tender{Kind: t.Kind, Amount: t.Amount, Ref: t.Ref})
+		}
+		if err := execChunks(ctx, tx, l.stmts.insTenders[:], args, 5); err != nil {
+			return fmt.Errorf("tenders: %w", err)
 		}
 		if s.ChangeDue > 0 {
 			ev.Tenders = append(ev.Tenders, wire.Tender{Kind: "change", Amount: -s.ChangeDue})
@@ -678,6 +683,9 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 			}
 			ev.Coupons = append(ev.Coupons, wire.CouponUse{CouponID: ac.CouponID, Amount: ac.Amount})
 		}
+		if err := writeDiscounts(ctx, tx, s); err != nil {
+			return err
+		}
 		if _, err := l.db.AppendEvent(ctx, tx, wire.EventSaleCompleted, ev, now); err != nil {
 			return err
 		}
@@ -693,6 +701,121 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 	}
 	s.PrintState = "queued"
 	return s, nil
+}
+
+// writeLines inserts a completing sale's live lines and takes them off
+// stock, a few multi-row statements in all, and fills the event's lines
+// with the stock on hand after each line.
+func (l *Ledger) writeLines(ctx context.Context, tx *sql.Tx, s *Sale, ev *wire.SaleCompleted) error {
+	args := make([]any, 0, 12*len(s.Lines))
+	delta := map[string]int64{}
+	var skus []string // first-seen order, so statements are deterministic
+	for _, ln := range s.Lines {
+		if ln.Voided {
+			continue
+		}
+		k := len(ev.Lines) + 1
+		args = append(args, s.ID, k, ln.SKU, ln.Name, ln.Unit, ln.Qty, ln.UnitPrice, ln.Gross, ln.Discount, ln.Tax, ln.Total, nullStr(ln.OverrideBy), ln.TaxBP)
+		ev.Lines = append(ev.Lines, wire.SaleLine{Line: k, SKU: ln.SKU, Name: ln.Name, Qty: ln.Qty, UnitPrice: ln.UnitPrice,
+			Discount: ln.Discount, Tax: ln.Tax, Total: ln.Total})
+		if _, seen := delta[ln.SKU]; !seen {
+			skus = append(skus, ln.SKU)
+		}
+		delta[ln.SKU] -= ln.Qty
+	}
+	if err := execChunks(ctx, tx, l.stmts.insLines[:], args, 13); err != nil {
+		return fmt.Errorf("lines: %w", err)
+	}
+	onHand := make(map[string]int64, len(skus))
+	for len(skus) > 0 {
+		n := min(len(skus), maxRows)
+		sargs := make([]any, 0, 2*n)
+		for _, sku := range skus[:n] {
+			sargs = append(sargs, sku, delta[sku])
+		}
+		rows, err := tx.StmtContext(ctx, l.stmts.updStock[n]).QueryContext(ctx, sargs...)
+		if err != nil {
+			return fmt.Errorf("stock: %w", err)
+		}
+		for rows.Next() {
+			var sku string
+			var v int64
+			if err := rows.Scan(&sku, &v); err != nil {
+				rows.Close()
+				return fmt.Errorf("stock: %w", err)
+			}
+			onHand[sku] = v
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("stock: %w", err)
+		}
+		skus = skus[n:]
+	}
+	// The stock after each line: walking back from the sale's end, a line
+	// of a SKU sold again later had that much more on hand.
+	after := onHand
+	for i := len(ev.Lines) - 1; i >= 0; i-- {
+		ln := &ev.Lines[i]
+		v := after[ln.SKU]
+		ln.OnHand = &v
+		after[ln.SKU] = v + ln.Qty
+	}
+	return nil
+}
+
+// writeDiscounts records what each discount on s was; most sales have none
+// and pay nothing for it.
+func writeDiscounts(ctx context.Context, tx *sql.Tx, s *Sale) error {
+	seq := 0
+	add := func(line any, kind string, d Discount, amount int64, ref string) error {
+		seq++
+		_, err := tx.ExecContext(ctx, "INSERT INTO sale_discounts(sale_id, seq, line, kind, basis, value, amount, ref) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+			s.ID, seq, line, kind, string(d.Kind), d.Value, amount, ref)
+		if err != nil {
+			return fmt.Errorf("discount %d: %w", seq, err)
+		}
+		return nil
+	}
+	k := 0
+	for _, ln := range s.Lines {
+		if ln.Voided {
+			continue
+		}
+		k++
+		if ln.ItemDiscount.Kind != "" {
+			if err := add(k, "item", ln.ItemDiscount, ln.ItemDiscount.of(ln.Gross), ""); err != nil {
+				return err
+			}
+		}
+	}
+	if s.SaleDiscount.Kind != "" {
+		if err := add(nil, "sale", s.SaleDiscount, s.SaleDiscountAmount, ""); err != nil {
+			return err
+		}
+	}
+	for _, ac := range s.Coupons {
+		d := Discount{Kind: DiscountAmount, Value: ac.Coupon.Value}
+		if ac.Coupon.Kind == wire.CouponPercentOff {
+			d.Kind = DiscountPercent
+		}
+		if err := add(nil, "coupon", d, ac.Amount, ac.CouponID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// execChunks executes rows of width args each through the multi-row
+// statements stmts (stmts[n] writes n rows), at most maxRows per statement.
+func execChunks(ctx context.Context, tx *sql.Tx, stmts []*sql.Stmt, args []any, width int) error {
+	for len(args) > 0 {
+		n := min(len(args)/width, maxRows)
+		if _, err := tx.StmtContext(ctx, stmts[n]).ExecContext(ctx, args[:n*width]...); err != nil {
+			return err
+		}
+		args = args[n*width:]
+	}
+	return nil
 }
 
 // checkPayable is what must hold before a cart can complete.
@@ -782,7 +905,7 @@ func (l *Ledger) getStored(ctx context.Context, id string) (*Sale, error) {
 		s.CompletedAt = completed.Time.UTC()
 	}
 	s.CreatedAt = s.CreatedAt.UTC()
-	rows, err := l.db.Read.QueryContext(ctx, `SELECT line, sku, name, unit, qty, unit_price, gross, discount, tax, total, COALESCE(override_by, ''), returned_qty
+	rows, err := l.db.Read.QueryContext(ctx, `SELECT line, sku, name, unit, qty, unit_price, gross, discount, tax, total, COALESCE(override_by, ''), returned_qty, tax_bp
 		FROM sale_lines WHERE sale_id = ? ORDER BY line`, id)
 	if err != nil {
 		return nil, err
@@ -790,7 +913,7 @@ func (l *Ledger) getStored(ctx context.Context, id string) (*Sale, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var ln Line
-		if err := rows.Scan(&ln.Line, &ln.SKU, &ln.Name, &ln.Unit, &ln.Qty, &ln.UnitPrice, &ln.Gross, &ln.Discount, &ln.Tax, &ln.Total, &ln.OverrideBy, &ln.ReturnedQty); err != nil {
+		if err := rows.Scan(&ln.Line, &ln.SKU, &ln.Name, &ln.Unit, &ln.Qty, &ln.UnitPrice, &ln.Gross, &ln.Discount, &ln.Tax, &ln.Total, &ln.OverrideBy, &ln.ReturnedQty, &ln.TaxBP); err != nil {
 			return nil, err
 		}
 		ln.BasePrice = ln.UnitPrice

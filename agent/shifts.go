@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -85,8 +86,12 @@ func (l *Ledger) OpenShift(ctx context.Context, cashier string, float int64) (Sh
 		return Shift{}, ErrShiftOpen
 	}
 	now := l.now()
-	s := Shift{ID: uuid.Must(uuid.NewV7()).String(), Cashier: cashier, BusinessDay: l.businessDay(now), OpenedAt: now, Float: float}
-	err := l.write(ctx, func(tx *sql.Tx) error {
+	day, err := l.dayFor(ctx, now)
+	if err != nil {
+		return Shift{}, fmt.Errorf("open shift: %w", err)
+	}
+	s := Shift{ID: uuid.Must(uuid.NewV7()).String(), Cashier: cashier, BusinessDay: day, OpenedAt: now, Float: float}
+	err = l.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO shifts(id, cashier, business_day, opened_at, float_amount) VALUES(?, ?, ?, ?, ?)",
 			s.ID, cashier, s.BusinessDay, now, float); err != nil {
 			return err
@@ -219,20 +224,124 @@ type Report struct {
 	Tenders      map[string]int64 `json:"tenders"`
 	Change       int64            `json:"change"`
 	CashExpected int64            `json:"cash_expected,omitempty"`
+	// ZNumber and ClosedBy are set on the Z report CloseDay recorded.
+	ZNumber  int64  `json:"z_number,omitempty"`
+	ClosedBy string `json:"closed_by,omitempty"`
 }
 
-// XReport summarises the business day so far; ZReport does the same for a
-// closed day (default today) and is what the day's close prints.
+// XReport summarises the current business day so far; it closes nothing.
 func (l *Ledger) XReport(ctx context.Context) (Report, error) {
-	return l.report(ctx, "X", l.businessDay(l.now()))
+	day, err := l.dayFor(ctx, l.now())
+	if err != nil {
+		return Report{}, fmt.Errorf("x report: %w", err)
+	}
+	return l.report(ctx, "X", day)
 }
 
-// ZReport is the end-of-day report of day ("" = today).
+// ZReport returns the Z report of day ("" = the current business day): the
+// report recorded when CloseDay closed it, or, for a day still open, what
+// it would say now (Kind "X").
 func (l *Ledger) ZReport(ctx context.Context, day string) (Report, error) {
 	if day == "" {
-		day = l.businessDay(l.now())
+		var err error
+		if day, err = l.dayFor(ctx, l.now()); err != nil {
+			return Report{}, fmt.Errorf("z report: %w", err)
+		}
 	}
-	return l.report(ctx, "Z", day)
+	var js string
+	err := l.db.Read.QueryRowContext(ctx, "SELECT report FROM day_closes WHERE business_day = ?", day).Scan(&js)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l.report(ctx, "X", day)
+	}
+	if err != nil {
+		return Report{}, fmt.Errorf("z report %s: %w", day, err)
+	}
+	var r Report
+	if err := json.Unmarshal([]byte(js), &r); err != nil {
+		return Report{}, fmt.Errorf("z report %s: %w", day, err)
+	}
+	return r, nil
+}
+
+// CloseDay runs the end of day: it records the Z report of the current
+// business day, queues it for printing (a "report" print job whose Receipt
+// is the day) and audits it; sales after it count towards the next
+// business day. Every shift must be closed first (ErrShiftOpen).
+func (l *Ledger) CloseDay(ctx context.Context, manager string) (Report, error) {
+	if manager == "" {
+		return Report{}, fmt.Errorf("close day: %w", ErrNeedsManager)
+	}
+	if _, err := l.openShiftID(ctx); err == nil {
+		return Report{}, fmt.Errorf("close day: %w: close it first", ErrShiftOpen)
+	} else if !errors.Is(err, ErrNoShift) {
+		return Report{}, fmt.Errorf("close day: %w", err)
+	}
+	// No sale completes and no day is stamped while the day's report is
+	// taken (lock order everywhere: l.mu, then dayMu, then shiftMu).
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dayMu.Lock()
+	defer l.dayMu.Unlock()
+	now := l.now()
+	day, err := l.dayForLocked(ctx, now)
+	if err != nil {
+		return Report{}, fmt.Errorf("close day: %w", err)
+	}
+	r, err := l.report(ctx, "Z", day)
+	if err != nil {
+		return Report{}, fmt.Errorf("close day %s: %w", day, err)
+	}
+	r.ClosedBy = manager
+	err = l.write(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(z_number), 0) + 1 FROM day_closes").Scan(&r.ZNumber); err != nil {
+			return err
+		}
+		js, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO day_closes(business_day, z_number, report, closed_by, closed_at) VALUES(?, ?, ?, ?, ?)",
+			day, r.ZNumber, string(js), manager, now); err != nil {
+			return err
+		}
+		if _, err := l.enqueue(ctx, tx, "report", "", day); err != nil {
+			return err
+		}
+		return l.auditTx(ctx, tx, "z_report", manager, manager, "", fmt.Sprintf("Z%04d %s net %d", r.ZNumber, day, r.Net))
+	})
+	if err != nil {
+		return Report{}, fmt.Errorf("close day %s: %w", day, err)
+	}
+	l.closedDay = day
+	return r, nil
+}
+
+// dayFor is the business day a business event at t belongs to: the
+// store-local date of t, or the day after the last closed one if that
+// date was already closed by a Z report.
+func (l *Ledger) dayFor(ctx context.Context, t time.Time) (string, error) {
+	l.dayMu.Lock()
+	defer l.dayMu.Unlock()
+	return l.dayForLocked(ctx, t)
+}
+
+func (l *Ledger) dayForLocked(ctx context.Context, t time.Time) (string, error) {
+	if !l.dayKnown {
+		var d sql.NullString
+		if err := l.db.Read.QueryRowContext(ctx, "SELECT MAX(business_day) FROM day_closes").Scan(&d); err != nil {
+			return "", fmt.Errorf("business day: %w", err)
+		}
+		l.closedDay, l.dayKnown = d.String, true
+	}
+	day := l.businessDay(t)
+	if l.closedDay != "" && day <= l.closedDay {
+		c, err := time.Parse(time.DateOnly, l.closedDay)
+		if err != nil {
+			return "", fmt.Errorf("business day: closed day %q: %w", l.closedDay, err)
+		}
+		day = c.AddDate(0, 0, 1).Format(time.DateOnly)
+	}
+	return day, nil
 }
 
 func (l *Ledger) report(ctx context.Context, kind, day string) (Report, error) {
