@@ -164,17 +164,18 @@ func checkLedgerAfterCrash(t *testing.T, path string, reported map[string]string
 	require.NoError(t, rows.Err())
 	rows.Close()
 	type saleRow struct {
-		receipt        string
-		lines, tenders int
+		receipt               string
+		lines, tenders, print int
 	}
 	sales := map[string]*saleRow{}
 	rows, err = db.Read.Query(`SELECT s.id, s.receipt, (SELECT COUNT(*) FROM sale_lines l WHERE l.sale_id = s.id),
-		(SELECT COUNT(*) FROM sale_tenders t WHERE t.sale_id = s.id) FROM sales s WHERE s.state = 'completed'`)
+		(SELECT COUNT(*) FROM sale_tenders t WHERE t.sale_id = s.id), (SELECT COUNT(*) FROM print_jobs p WHERE p.id = s.id)
+		FROM sales s WHERE s.state = 'completed'`)
 	require.NoError(t, err)
 	for rows.Next() {
 		var id string
 		r := &saleRow{}
-		require.NoError(t, rows.Scan(&id, &r.receipt, &r.lines, &r.tenders))
+		require.NoError(t, rows.Scan(&id, &r.receipt, &r.lines, &r.tenders, &r.print))
 		require.Nil(t, sales[id], "sale %s recorded twice", id)
 		sales[id] = r
 	}
@@ -192,7 +193,14 @@ func checkLedgerAfterCrash(t *testing.T, path string, reported map[string]string
 		require.Positive(t, r.lines, "no completed sale without lines (%s)", r.receipt)
 		require.Positive(t, r.tenders, "no completed sale without tenders (%s)", r.receipt)
 		require.Equal(t, 1, events[id], "no completed sale without its event (%s)", r.receipt)
+		require.Equal(t, 1, r.print, "no completed sale without its receipt's print job (%s)", r.receipt)
 	}
+	// Stock moved in the same transactions: what is on hand is the seed
+	// minus exactly what the recorded sales sold.
+	var drift int
+	require.NoError(t, db.Read.QueryRow(`SELECT COUNT(*) FROM inventory i WHERE i.on_hand <> 1000000 -
+		COALESCE((SELECT SUM(l.qty) FROM sale_lines l JOIN sales s ON s.id = l.sale_id WHERE l.sku = i.sku AND s.state = 'completed'), 0)`).Scan(&drift))
+	require.Zero(t, drift, "stock matches the recorded sales")
 	for id := range events {
 		require.NotNil(t, sales[id], "no outbox event without its sale (%s)", id)
 	}

@@ -393,8 +393,16 @@ func TestCoupons(t *testing.T) {
 		// HQ acknowledges: the budget frees up.
 		_, err := f.db.AckThrough(ctx, 1<<40)
 		require.NoError(t, err)
-		_, err = f.l.ApplyCoupon(ctx, f.sale(t, "RICE5").ID, f.coupon(t, wire.Coupon{Kind: wire.CouponAmountOff, Value: 300}), "")
+		// Two carts within the budget each but past it together: the one
+		// that completes second needs a manager.
+		a, err := f.l.ApplyCoupon(ctx, f.sale(t, "RICE5").ID, f.coupon(t, wire.Coupon{Kind: wire.CouponAmountOff, Value: 300}), "")
 		require.NoError(t, err)
+		b, err := f.l.ApplyCoupon(ctx, f.sale(t, "RICE5").ID, f.coupon(t, wire.Coupon{Kind: wire.CouponAmountOff, Value: 300}), "")
+		require.NoError(t, err)
+		_, err = f.l.CompleteSale(ctx, f.pay(t, a).ID, "")
+		require.NoError(t, err)
+		_, err = f.l.CompleteSale(ctx, f.pay(t, b).ID, "")
+		require.ErrorIs(t, err, ErrNeedsManager)
 	})
 }
 

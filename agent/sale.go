@@ -689,7 +689,9 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 		if _, err := l.db.AppendEvent(ctx, tx, wire.EventSaleCompleted, ev, now); err != nil {
 			return err
 		}
-		_, err = st(l.stmts.insPrint).ExecContext(ctx, uuid.Must(uuid.NewV7()).String(), s.ID, s.Receipt, "receipt", now, now)
+		// The receipt's print job has the sale's id, so a sale finds its
+		// receipt's print state by key (copies get ids of their own).
+		_, err = st(l.stmts.insPrint).ExecContext(ctx, s.ID, s.ID, s.Receipt, "receipt", now, now)
 		return err
 	})
 	if err != nil {
@@ -829,12 +831,34 @@ func (l *Ledger) checkPayable(ctx context.Context, s *Sale) error {
 	if live == 0 {
 		return ErrEmptySale
 	}
+	var unapproved int64 // coupon value no manager approved
 	for _, ac := range s.Coupons {
 		if ac.Problem != "" {
 			return fmt.Errorf("coupon %s: %s", ac.CouponID, ac.Problem)
 		}
 		if err := l.checkCouponState(ctx, ac.CouponID); err != nil {
 			return err
+		}
+		if ac.Manager == "" {
+			unapproved += ac.Amount
+		}
+	}
+	if unapproved > 0 {
+		// Checked again here: another cart may have used the offline budget
+		// since this one's coupons were applied.
+		capV, err := l.CouponOfflineCap(ctx)
+		if err != nil {
+			return err
+		}
+		if capV > 0 {
+			pending, err := l.unconfirmedCouponValue(ctx)
+			if err != nil {
+				return err
+			}
+			if pending+unapproved > capV {
+				return fmt.Errorf("%w: coupons worth %d are not yet confirmed by HQ; this sale's (%d) would pass the offline budget of %d",
+					ErrNeedsManager, pending, unapproved, capV)
+			}
 		}
 	}
 	if s.Paid < s.Total {
@@ -934,6 +958,9 @@ func (l *Ledger) getStored(ctx context.Context, id string) (*Sale, error) {
 		}
 		s.Tenders = append(s.Tenders, t)
 	}
+	if err := trows.Err(); err != nil {
+		return nil, err
+	}
 	crows, err := l.db.Read.QueryContext(ctx, "SELECT coupon_id, key_id, amount, COALESCE(manager, '') FROM coupon_redemptions WHERE sale_id = ?", id)
 	if err != nil {
 		return nil, err
@@ -946,8 +973,14 @@ func (l *Ledger) getStored(ctx context.Context, id string) (*Sale, error) {
 		}
 		s.Coupons = append(s.Coupons, c)
 	}
+	if err := crows.Err(); err != nil {
+		return nil, err
+	}
 	var ps sql.NullString
-	_ = l.db.Read.QueryRowContext(ctx, "SELECT state FROM print_jobs WHERE sale_id = ? ORDER BY created_at DESC LIMIT 1", id).Scan(&ps)
+	err = l.db.Read.QueryRowContext(ctx, "SELECT state FROM print_jobs WHERE id = ?", id).Scan(&ps)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sale %s: print state: %w", id, err)
+	}
 	s.PrintState = ps.String
 	return s, nil
 }
