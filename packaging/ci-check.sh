@@ -235,6 +235,13 @@ step "upgrade $V1 -> $V2 with a changed conffile and data (--force-confold)"
 sed -i 's/^terminal_id: .*/terminal_id: T7-ci/' /etc/edgepos/agent.yaml
 grep -qx 'terminal_id: T7-ci' /etc/edgepos/agent.yaml || fail "could not edit agent.yaml for the upgrade test"
 runuser -u edgepos -- sh -c 'echo marker >/var/lib/edgepos/ci-marker'
+# A real database, made the way the README says (as the service user).
+if out=$(echo 4321 | runuser -u edgepos -- /usr/bin/pos-agent users add --id ci01 --name "CI Manager" --role manager --pin-stdin 2>&1); then
+    ok "users add as edgepos creates the database: $out"
+else
+    fail "users add as edgepos: $out"
+fi
+check_eq "database owner" "$(stat -c %U /var/lib/edgepos/pos.db 2>/dev/null)" edgepos
 dpkg -i --force-confold "$AGENT_V2" || die "dpkg -i (upgrade) failed"
 check_eq "installed version after upgrade" "$(dpkg-query -W -f='${Version}' pos-agent)" "$V2"
 out=$(/usr/bin/pos-agent version 2>&1) || true
@@ -242,6 +249,11 @@ if [[ $out == *"$V2"* ]]; then ok "new binary: $out"; else fail "pos-agent versi
 check "admin's change to agent.yaml kept" grep -qx 'terminal_id: T7-ci' /etc/edgepos/agent.yaml
 check "no agent.yaml.dpkg-* left to confuse the admin" sh -c '! ls /etc/edgepos/agent.yaml.dpkg-* 2>/dev/null'
 check "marker in /var/lib/edgepos kept" test -f /var/lib/edgepos/ci-marker
+if out=$(runuser -u edgepos -- /usr/bin/pos-agent backup /var/lib/edgepos/ci-backup.db 2>&1) && [[ -s /var/lib/edgepos/ci-backup.db ]]; then
+    ok "the new version opens the kept database and backs it up: $out"
+else
+    fail "backup after upgrade: $out"
+fi
 check_eq "agent.yaml owner and mode after upgrade" "$(mode_of /etc/edgepos/agent.yaml)" "root:edgepos 640"
 if out=$(runuser -u edgepos -- /usr/bin/pos-agent check-config 2>&1) && [[ $out == *"terminal T7-ci"* ]]; then
     ok "check-config after upgrade reads the kept config"
