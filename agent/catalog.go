@@ -274,8 +274,14 @@ func (l *Ledger) applyChange(ctx context.Context, tx *sql.Tx, c wire.Change) err
 		if p.TaxClass == "" {
 			p.TaxClass = "STD"
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO tax_classes(code, name, rate_bp) VALUES(?, ?, 0) ON CONFLICT DO NOTHING", p.TaxClass, p.TaxClass); err != nil {
+		res, err := tx.ExecContext(ctx, "INSERT INTO tax_classes(code, name, rate_bp) VALUES(?, ?, 0) ON CONFLICT DO NOTHING", p.TaxClass, p.TaxClass)
+		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			// HQ sends tax classes before the products that use them; until
+			// this one arrives the product sells at 0 %, which must show.
+			l.log.Warn("product names a tax class the store does not have; created at 0 % until HQ sends it", "sku", p.SKU, "class", p.TaxClass)
 		}
 		// HQ's product carries no PLU: a scale PLU set at the store stays.
 		return upsertProduct(ctx, tx, Product{SKU: p.SKU, Name: p.Name, Unit: p.Unit, TaxClass: p.TaxClass, Price: p.Price, Active: p.Active, Barcodes: p.Barcodes}, true)
