@@ -74,7 +74,7 @@ cleanup() {
     done
     if [[ -n $created_user ]] && getent passwd edgepos >/dev/null; then
         userdel edgepos 2>/dev/null || true
-        getent group edgepos >/dev/null && groupdel edgepos 2>/dev/null || true
+        if getent group edgepos >/dev/null; then groupdel edgepos 2>/dev/null || true; fi
     fi
     rm -rf "$WORK"
     exit "$rc"
@@ -102,6 +102,11 @@ printf 'built in %ss: version %s, upgrade version %s\n' "$(($(date +%s) - start)
 
 # --- inspect ---------------------------------------------------------------
 step "inspect the packages (dpkg-deb -I / -c)"
+if command -v shellcheck >/dev/null; then
+    check "build.sh and ci-check.sh pass shellcheck" shellcheck -S warning "$ROOT/packaging/build.sh" "$ROOT/packaging/ci-check.sh"
+else
+    echo "  skip shellcheck not installed (apt-get install shellcheck)"
+fi
 for pkg in pos-agent hq-ingest; do
     for arch in amd64 arm64; do
         f=$(deb "$pkg" "$arch")
@@ -142,6 +147,11 @@ for pkg in pos-agent hq-ingest; do
         done
         check "$pkg/$arch postinst creates the system user (adduser --system / useradd --system)" \
             sh -c 'grep -q "adduser --system --group" "$1" && grep -q "useradd --system" "$1" && grep -q "^    ensure_user" "$1"' _ "$ctrl/postinst"
+        if command -v shellcheck >/dev/null; then
+            # SC2317/SC2120: every script carries all of common.sh's functions.
+            check "$pkg/$arch maintainer scripts pass shellcheck -s sh" \
+                shellcheck -s sh -S warning -e SC2317,SC2120 "$ctrl/postinst" "$ctrl/prerm" "$ctrl/postrm"
+        fi
         bin_info=$(dpkg-deb --fsys-tarfile "$f" | tar -xO "./usr/bin/$pkg" | file -b - 2>/dev/null || true)
         case $arch in amd64) m="x86-64" ;; arm64) m="ARM aarch64" ;; esac
         if [[ $bin_info == *"$m"*statically\ linked* ]]; then ok "$pkg/$arch binary is a static $m ELF"; else fail "$pkg/$arch binary: $bin_info"; fi
