@@ -43,8 +43,12 @@ type APIConfig struct {
 	KeepAlive time.Duration
 	// MaxSessions caps live sessions; the oldest goes first (default 256).
 	MaxSessions int
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// WedgeGap is the longest pause between two keys that the UI still
+	// takes as one keyboard-wedge scanner burst (default 40 ms); slower
+	// typing is a person's.
+	WedgeGap time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // API is the POS's local HTTP API and UI. Every state-changing request
@@ -106,6 +110,9 @@ func NewAPI(cfg APIConfig) (*API, error) {
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = 256
+	}
+	if cfg.WedgeGap <= 0 {
+		cfg.WedgeGap = 40 * time.Millisecond
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -427,11 +434,13 @@ type uiConfig struct {
 	MinorDigits int    `json:"minor_digits"`
 	Store       string `json:"store"`
 	Terminal    string `json:"terminal"`
+	WedgeGapMS  int64  `json:"wedge_gap_ms"`
 }
 
 func (a *API) uiConfig() uiConfig {
 	lc := a.l.Config()
-	return uiConfig{Locale: a.cfg.Locale, Currency: a.cfg.Currency, MinorDigits: a.cfg.MinorDigits, Store: lc.Store, Terminal: lc.Terminal}
+	return uiConfig{Locale: a.cfg.Locale, Currency: a.cfg.Currency, MinorDigits: a.cfg.MinorDigits, Store: lc.Store, Terminal: lc.Terminal,
+		WedgeGapMS: a.cfg.WedgeGap.Milliseconds()}
 }
 
 func (a *API) getConfig(w http.ResponseWriter, r *http.Request) error {

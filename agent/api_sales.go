@@ -65,7 +65,21 @@ func answer(s *Sale, err error) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return saleAnswer{Sale: s}, nil
+	return saleAnswer{Sale: tidy(s)}, nil
+}
+
+// tidy makes empty lists JSON arrays, not null (a cloned empty cart has
+// nil slices).
+func tidy(s *Sale) *Sale {
+	if s != nil {
+		if s.Lines == nil {
+			s.Lines = []Line{}
+		}
+		if s.Tenders == nil {
+			s.Tenders = []Tender{}
+		}
+	}
+	return s
 }
 
 func (a *API) openSale(c *call) (any, error) {
@@ -81,7 +95,7 @@ func (a *API) openCarts(c *call) (any, error) {
 	out := []*Sale{}
 	for _, s := range a.l.OpenCarts() {
 		if s.Cashier == c.s.user.ID {
-			out = append(out, s)
+			out = append(out, tidy(s))
 		}
 	}
 	return map[string]any{"sales": out}, nil
@@ -94,6 +108,9 @@ func (a *API) listSuspended(c *call) (any, error) {
 	}
 	if ss == nil {
 		ss = []*Sale{}
+	}
+	for _, s := range ss {
+		tidy(s)
 	}
 	return map[string]any{"sales": ss}, nil
 }
@@ -134,7 +151,7 @@ func (a *API) scan(c *call) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return saleAnswer{Sale: s, Kind: "coupon"}, nil
+		return saleAnswer{Sale: tidy(s), Kind: "coupon"}, nil
 	}
 	if errors.Is(err, ErrUnknownCode) {
 		return nil, newErr(http.StatusUnprocessableEntity, "unknown_code", err, printable(req.Code))
@@ -142,7 +159,7 @@ func (a *API) scan(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return saleAnswer{Sale: s, Kind: "item"}, nil
+	return saleAnswer{Sale: tidy(s), Kind: "item"}, nil
 }
 
 // printable shortens a scanned code for a message.
@@ -347,7 +364,7 @@ func (a *API) complete(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ans := saleAnswer{Sale: s, Replay: !a.firstCompletion(key)}
+	ans := saleAnswer{Sale: tidy(s), Replay: !a.firstCompletion(key)}
 	if ans.Replay {
 		return ans, nil
 	}

@@ -297,7 +297,7 @@ func TestAPIWithoutSessionIs401(t *testing.T) {
 	r := c.ok("GET", "/api/config", nil)
 	var cfg uiConfig
 	r.decode(t, &cfg)
-	require.Equal(t, uiConfig{Locale: "en", Currency: "CNY", MinorDigits: 2, Store: "S001", Terminal: "T1"}, cfg)
+	require.Equal(t, uiConfig{Locale: "en", Currency: "CNY", MinorDigits: 2, Store: "S001", Terminal: "T1", WedgeGapMS: 40}, cfg)
 	r = c.ok("GET", "/", nil)
 	require.Contains(t, string(r.body), "<!doctype html>")
 	require.Contains(t, r.header.Get("Content-Security-Policy"), "default-src 'self'")
