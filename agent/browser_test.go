@@ -304,6 +304,8 @@ func TestBrowserSellWithWedgeSerialCouponAndCash(t *testing.T) {
 	f := newAPIFixture(t, browserAPI)
 	f.healthyDevices()
 	f.addMember(t, wire.MemberChange{MemberID: "M-8801", Phone: "13800138000", Name: "Wang Fang", Points: 1280})
+	_, err := f.l.OpenShift(context.Background(), DemoCashier, 20000)
+	require.NoError(t, err)
 	b := newBrowser(t, f)
 
 	// A wrong PIN is refused with a message the cashier can read.
@@ -378,6 +380,8 @@ func TestBrowserSellWithWedgeSerialCouponAndCash(t *testing.T) {
 	sale, err := f.l.FindSaleByReceipt(context.Background(), "T1-000001")
 	require.NoError(t, err)
 	require.Equal(t, StateCompleted, sale.State)
+	kicks, _ := f.hw.counts()
+	require.Equal(t, 1, kicks, "cash sale opened the drawer")
 	require.Equal(t, "M-8801", sale.Member)
 	require.Len(t, sale.Coupons, 1)
 	require.Equal(t, "¥"+f.api.money(sale.ChangeDue)[4:], b.text("#done-change"))

@@ -537,7 +537,7 @@ async function scanCode(code, source) {
     }
     throw e;
   }
-  const shown = code.length > 24 ? code.slice(0, 24) + '…' : code;
+  const shown = r.kind === 'coupon' ? t('key.coupon') : code.length > 24 ? code.slice(0, 24) + '…' : code;
   $('#last-scan').textContent = t('scan.last.' + source, shown);
   if (r.kind === 'coupon') {
     setSale(r.sale);
