@@ -1,16 +1,12 @@
-package agent
+package agent_test
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/edgepos/edgepos/internal/bench"
-	"github.com/edgepos/edgepos/localdb"
 )
 
 // BenchmarkCompleteSale measures completing a 5-line cash sale through the
@@ -18,50 +14,33 @@ import (
 // number, print job, outbox event) and, in the same run on the same disk,
 // the raw limit: committing one bare row per transaction with the same
 // pragmas. It reports both rates, their ratio and the sale's p50/p99
-// commit latency.
+// commit latency. cmd/pos-bench runs the same code (internal/bench).
 func BenchmarkCompleteSale(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
 
 	// Raw limit: one bare row per transaction, same localdb.Open pragmas.
 	n := max(b.N, 300)
-	bareRate := bench.Rate(n, bareCommits(b, filepath.Join(dir, "raw.db"), n, nil))
+	bareTime, _, err := bench.BareCommits(ctx, filepath.Join(dir, "raw.db"), n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bareRate := bench.Rate(n, bareTime)
 
-	db, err := localdb.Open(ctx, filepath.Join(dir, "pos.db"), localdb.Options{})
+	db, l, err := bench.OpenSaleLedger(ctx, filepath.Join(dir, "pos.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close(ctx)
-	l, err := NewLedger(db, LedgerConfig{Store: "S001", Terminal: "T1", TaxInclusive: true, BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		b.Fatal(err)
-	}
 	defer l.Close()
-	if err := SeedDemoCatalog(ctx, l); err != nil {
-		b.Fatal(err)
-	}
-	skus := []string{"TEA500", "NOODLE", "MILK1L", "BREAD", "WATER"}
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	var busy time.Duration
 	for i := 0; i < b.N; i++ {
-		s, err := l.OpenSale(ctx, DemoCashier)
+		d, err := bench.SellFive(ctx, l)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, sku := range skus {
-			if s, err = l.AddItem(ctx, s.ID, sku, 1000); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if s, err = l.AddTender(s.ID, Tender{Kind: TenderCash, Amount: s.Total}); err != nil {
-			b.Fatal(err)
-		}
-		t0 := time.Now()
-		if _, err := l.CompleteSale(ctx, s.ID, ""); err != nil {
-			b.Fatal(err)
-		}
-		d := time.Since(t0)
 		busy += d
 		lat = append(lat, d)
 	}
@@ -81,39 +60,12 @@ func BenchmarkCompleteSale(b *testing.B) {
 // one bare row per transaction through the same localdb.Open pragmas
 // (WAL, synchronous=FULL, immediate write transactions).
 func BenchmarkBareRowCommit(b *testing.B) {
-	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
-	d := bareCommits(b, filepath.Join(b.TempDir(), "raw.db"), b.N, &lat)
-	b.StopTimer()
-	b.ReportMetric(bench.Rate(b.N, d), "commits/s")
-	b.ReportMetric(bench.Ms(bench.Percentile(lat, 99)), "p99-ms")
-}
-
-// bareCommits commits n one-row transactions to a new database at path and
-// returns the time they took, recording each commit's latency in lat.
-func bareCommits(b *testing.B, path string, n int, lat *[]time.Duration) time.Duration {
-	b.Helper()
-	ctx := context.Background()
-	raw, err := localdb.Open(ctx, path, localdb.Options{})
+	d, lat, err := bench.BareCommits(context.Background(), filepath.Join(b.TempDir(), "raw.db"), b.N)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer raw.Close(ctx)
-	if _, err := raw.Write.Exec("CREATE TABLE bare(id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		t0 := time.Now()
-		if err := raw.WriteTx(ctx, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, "INSERT INTO bare(v) VALUES(?)", "x")
-			return err
-		}); err != nil {
-			b.Fatal(err)
-		}
-		if lat != nil {
-			*lat = append(*lat, time.Since(t0))
-		}
-	}
-	return time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(bench.Rate(b.N, d), "commits/s")
+	b.ReportMetric(bench.Ms(bench.Percentile(lat, 99)), "p99-ms")
 }

@@ -109,3 +109,87 @@ func Compare(ctx context.Context, terms []Terminal, s hq.Store) (Result, error) 
 	r.Conflicts = len(conf)
 	return r, nil
 }
+
+// EventResult compares terminals' outboxes with HQ event by event: every
+// kind the terminals send (sales, voids, returns, coupon redemptions,
+// stock, audit), not only sales.
+type EventResult struct {
+	Outbox      int            // events in the terminals' outboxes, dead letters excluded
+	AtHQ        int            // of those, events HQ holds
+	Duplicates  int            // events HQ holds more than once (by event id)
+	Lost        int            // outbox events HQ does not hold
+	Unknown     int            // events HQ holds that no outbox has
+	DeadLetters int            // events HQ rejected for good (kept by the terminal)
+	ByType      map[string]int // outbox events by type
+}
+
+// Line is the one-line summary of an event comparison.
+func (r EventResult) Line() string {
+	return fmt.Sprintf("events=%d at_hq=%d duplicates=%d lost=%d dead_letters=%d", r.Outbox, r.AtHQ, r.Duplicates, r.Lost, r.DeadLetters)
+}
+
+// OK reports whether every outbox event is at HQ exactly once and HQ holds
+// nothing else and rejected nothing.
+func (r EventResult) OK() bool {
+	return r.Lost == 0 && r.Duplicates == 0 && r.Unknown == 0 && r.DeadLetters == 0 && r.AtHQ == r.Outbox
+}
+
+// CompareEvents reads every terminal's outbox (acked or not; acked rows
+// stay until pruned after the link's retention, 7 days by default) and
+// every event HQ stored for their stores, and matches them by event id.
+func CompareEvents(ctx context.Context, terms []Terminal, s hq.Store) (EventResult, error) {
+	r := EventResult{ByType: map[string]int{}}
+	local := map[string]bool{}
+	stores := map[string]bool{}
+	for _, t := range terms {
+		stores[t.Store] = true
+		rows, err := t.DB.QueryContext(ctx, "SELECT id, type, rejected IS NOT NULL FROM outbox")
+		if err != nil {
+			return r, fmt.Errorf("read outbox of %s: %w", t.Store, err)
+		}
+		for rows.Next() {
+			var id, typ string
+			var rejected bool
+			if err := rows.Scan(&id, &typ, &rejected); err != nil {
+				rows.Close()
+				return r, err
+			}
+			if rejected {
+				r.DeadLetters++
+				continue
+			}
+			local[id] = true
+			r.ByType[typ]++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return r, err
+		}
+	}
+	r.Outbox = len(local)
+	seen := map[string]int{}
+	for store := range stores {
+		if err := s.Events(ctx, store, "", func(_ string, e wire.Event) error {
+			seen[e.ID]++
+			return nil
+		}); err != nil {
+			return r, err
+		}
+	}
+	for id, n := range seen {
+		if n > 1 {
+			r.Duplicates += n - 1
+		}
+		if local[id] {
+			r.AtHQ++
+		} else {
+			r.Unknown++
+		}
+	}
+	for id := range local {
+		if seen[id] == 0 {
+			r.Lost++
+		}
+	}
+	return r, nil
+}
