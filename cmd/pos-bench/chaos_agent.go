@@ -185,7 +185,7 @@ type seller struct {
 	tried      map[string]bool
 	recent     []string // ids of recent completed sales
 
-	mu                                     sync.Mutex
+	mu                                      sync.Mutex
 	sold, voids, returns, couponsUsed, errs int64
 }
 

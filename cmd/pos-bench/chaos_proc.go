@@ -232,4 +232,3 @@ func intField(m map[string]string, k string) int64 {
 	v, _ := strconv.ParseInt(m[k], 10, 64)
 	return v
 }
-
