@@ -401,7 +401,8 @@ func (c *chaos) issueCoupons(ctx context.Context, store string, n int, path stri
 
 // inject runs faults one after another, at random moments, until the
 // selling time is over: the first four are one of each kind in random
-// order, then kinds at random. Each fault is undone (process restarted,
+// order (all four happen even when they take longer than the selling
+// time), then kinds at random. Each fault is undone (process restarted,
 // broker back, HQ resumed) before the next.
 func (c *chaos) inject(ctx context.Context) {
 	end := c.start.Add(c.cfg.duration)
@@ -413,8 +414,11 @@ func (c *chaos) inject(ctx context.Context) {
 		if n == 0 {
 			gap = time.Duration(1000+c.rng.IntN(1000)) * time.Millisecond
 		}
-		if !c.sleep(ctx, min(gap, time.Until(end))) || time.Until(end) < time.Second {
+		if n >= len(order) && time.Until(end) < time.Second {
 			c.sleep(ctx, time.Until(end))
+			return
+		}
+		if !c.sleep(ctx, gap) {
 			return
 		}
 		kind := faultKinds[c.rng.IntN(len(faultKinds))]
