@@ -445,7 +445,7 @@ func (c *chaos) progress() {
 	var parts []string
 	for _, a := range c.agents {
 		st, _ := a.lastStatus()
-		parts = append(parts, fmt.Sprintf("%s sold=%s backlog=%s", a.name, st["sold"], st["backlog"]))
+		parts = append(parts, fmt.Sprintf("%s sales=%s backlog=%s resends=%s", a.name, st["ledger"], st["backlog"], st["resends"]))
 	}
 	fmt.Fprintf(c.errOut, "chaos: %s %s\n", c.since(), strings.Join(parts, "; "))
 }

@@ -404,9 +404,12 @@ func (s *seller) report(ctx context.Context, ag *agent.Agent, stdout io.Writer) 
 		if st.Sync.Online {
 			online = 1
 		}
+		// The ledger's count survives restarts; the others are this process's.
+		var ledger int64
+		ag.Ledger().DB().Read.QueryRowContext(ctx, "SELECT COUNT(*) FROM sales WHERE state IN ('completed', 'voided')").Scan(&ledger)
 		s.mu.Lock()
-		fmt.Fprintf(stdout, "status online=%d backlog=%d rejected=%d resends=%d sold=%d voids=%d returns=%d coupons=%d errors=%d\n",
-			online, st.Sync.Backlog, st.Sync.Rejected, resends, s.sold, s.voids, s.returns, s.couponsUsed, s.errs)
+		fmt.Fprintf(stdout, "status online=%d backlog=%d rejected=%d resends=%d ledger=%d sold=%d voids=%d returns=%d coupons=%d errors=%d\n",
+			online, st.Sync.Backlog, st.Sync.Rejected, resends, ledger, s.sold, s.voids, s.returns, s.couponsUsed, s.errs)
 		s.mu.Unlock()
 	}
 }

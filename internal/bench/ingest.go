@@ -36,8 +36,8 @@ type IngestOptions struct {
 	LiveRate float64
 	// Backend names the HQ store in the report ("sqlite", "postgres").
 	Backend string
-	// OpenStore opens a fresh, empty HQ store. It is called twice: name
-	// "raw" for the insert without MQTT and "hq" for the service.
+	// OpenStore opens a fresh, empty HQ store. It is called three times:
+	// "raw" and "raw2" for the inserts without MQTT, "hq" for the service.
 	OpenStore func(ctx context.Context, name string) (hq.Store, error)
 	// Progress, if set, is told when each phase ends.
 	Progress func(format string, args ...any)
@@ -48,7 +48,7 @@ type IngestResult struct {
 	Backend        string
 	Stores, Events int
 	Ours           time.Duration // every queued event outbox → broker → HQ committed → acked at its terminal
-	RawInsert      time.Duration // the same batches into an empty store of the same kind, no MQTT
+	RawInsert      time.Duration // the same batches into an empty store of the same kind, no MQTT; the faster of a run before and one after ours
 	RawWriters     int
 	Resends        int64 // times a link went back to its last ack in the sustained phase
 	Lat            []time.Duration
@@ -148,25 +148,30 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 		}
 		batches[i%r.RawWriters] = append(batches[i%r.RawWriters], bs...)
 	}
-	raw, err := o.OpenStore(ctx, "raw")
-	if err != nil {
-		return r, err
-	}
-	start := time.Now()
-	err = parallel(ctx, r.RawWriters, r.RawWriters, func(w int) error {
-		for _, b := range batches[w] {
-			if _, err := raw.IngestBatch(ctx, b, nil, time.Now().UTC()); err != nil {
-				return fmt.Errorf("raw insert: %w", err)
-			}
+	rawInsert := func(name string) error {
+		raw, err := o.OpenStore(ctx, name)
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	r.RawInsert = time.Since(start)
-	raw.Close(context.WithoutCancel(ctx))
-	if err != nil {
+		defer raw.Close(context.WithoutCancel(ctx))
+		start := time.Now()
+		err = parallel(ctx, r.RawWriters, r.RawWriters, func(w int) error {
+			for _, b := range batches[w] {
+				if _, err := raw.IngestBatch(ctx, b, nil, time.Now().UTC()); err != nil {
+					return fmt.Errorf("raw insert: %w", err)
+				}
+			}
+			return nil
+		})
+		if d := time.Since(start); err == nil && (r.RawInsert == 0 || d < r.RawInsert) {
+			r.RawInsert = d
+		}
+		progress("raw insert into " + name)
+		return err
+	}
+	if err := rawInsert("raw"); err != nil {
 		return r, err
 	}
-	progress("raw insert")
 
 	broker, err := embedbroker.Start(embedbroker.Options{Privileged: []string{"hq"}})
 	if err != nil {
@@ -190,7 +195,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 	remaining.Store(int64(o.Stores))
 	allAcked := make(chan struct{})
 	doneOnce := make([]sync.Once, o.Stores)
-	start = time.Now()
+	start := time.Now()
 	for i, s := range stores {
 		s.link = link.New(s.db, link.Options{Store: s.id, Terminal: "T1", Broker: broker.URL(),
 			BackoffMin: 100 * time.Millisecond, BackoffMax: 2 * time.Second, Poll: 100 * time.Millisecond,
@@ -234,6 +239,10 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 	}
 	if want := int64(o.Stores * o.Events); got != want {
 		return r, fmt.Errorf("ingest: HQ holds %d sales, want %d", got, want)
+	}
+	// Once more on an idle machine: the raw limit is the faster of the two.
+	if err := rawInsert("raw2"); err != nil {
+		return r, err
 	}
 
 	if o.LiveFor > 0 && o.LiveRate > 0 {
