@@ -227,6 +227,10 @@ func Load(path string, env []string, overrides map[string]string) (*Agent, error
 			return nil, fmt.Errorf("read config %s: %w", path, err)
 		}
 	}
+	// Only a password written in the file itself makes the file secret; one
+	// from EDGEPOS_SYNC_PASSWORD (the unit's EnvironmentFile) or a flag does
+	// not, even when the file has the key with an empty value.
+	fileHasPassword := path != "" && v.InConfig("sync.password") && v.GetString("sync.password") != ""
 	// Environment and overrides go through Set so that they reach
 	// Unmarshal (viper's AutomaticEnv alone does not) and so that env is
 	// whatever the caller passes, not this process's (tests stay hermetic).
@@ -261,7 +265,7 @@ func Load(path string, env []string, overrides map[string]string) (*Agent, error
 		problems = append(problems, decodeProblems(err)...)
 	}
 	a.File = path
-	if path != "" && a.Sync.Password != "" && v.InConfig("sync.password") {
+	if fileHasPassword {
 		if err := checkSecretMode(path, "sync.password"); err != nil {
 			return nil, err
 		}

@@ -290,6 +290,25 @@ func TestPasswordFileMode(t *testing.T) {
 	require.Contains(t, a.Warnings[0], "not TLS", "a password over plain tcp to a remote broker is warned about")
 }
 
+// TestPasswordFromEnvWithGroupReadableConfig is the packaged set-up: the
+// config (root:edgepos 0640) has an empty sync.password and the secret comes
+// from EDGEPOS_SYNC_PASSWORD in the unit's EnvironmentFile.
+func TestPasswordFromEnvWithGroupReadableConfig(t *testing.T) {
+	body := "store_id: S001\nterminal_id: T1\nsync:\n  broker: ssl://hq:8883\n  password: \"\"\n"
+	path := writeConfig(t, body, 0o640)
+	a, err := Load(path, []string{"EDGEPOS_SYNC_PASSWORD=from-env"}, nil)
+	require.NoError(t, err)
+	pw, err := a.SyncPassword()
+	require.NoError(t, err)
+	require.Equal(t, "from-env", pw)
+
+	// The same file with the password written in it is refused.
+	path = writeConfig(t, strings.Replace(body, `password: ""`, "password: in-file", 1), 0o640)
+	_, err = Load(path, []string{"EDGEPOS_SYNC_PASSWORD=from-env"}, nil)
+	var me *FileModeError
+	require.ErrorAs(t, err, &me)
+}
+
 func TestPasswordFile(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "mqtt.pw")
 	require.NoError(t, os.WriteFile(pw, []byte("s3cret\n"), 0o600))
