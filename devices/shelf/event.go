@@ -60,10 +60,11 @@ func (e Event) IsAlert() bool { return e.Kind != KindCount }
 // explains is not reported as shrink. The agent implements it over its
 // ledger; devices never import the agent.
 type Sales interface {
-	// Sold returns how many whole units of sku completed sales recorded at
-	// or after since (net of voids and returns, never negative). It is
-	// called from the shelf's own goroutine with a bounded context and must
-	// not block past ctx. An error is retried on a later tick.
+	// Sold returns how many whole units of sku the sales completed at or
+	// after since hold (voided sales excluded; a negative answer counts as
+	// 0). It is called from the shelf's engine goroutine with a context
+	// bounded by Config.SalesTimeout and must return by then; readings wait
+	// meanwhile. An error postpones the decision to a later tick.
 	Sold(ctx context.Context, sku string, since time.Time) (int64, error)
 }
 

@@ -180,7 +180,7 @@ func TestMQTTShrinkVersusSale(t *testing.T) {
 		return n, nil
 	})
 	cfg := mqttCfg(b.URL(), "shelves/shelf-a", colaSlot, chipsSlot)
-	cfg.ShrinkWindow = 400 * time.Millisecond
+	cfg.ShrinkWindow = time.Second // the test records its sale well within it
 	cfg.OfflineAfter = time.Minute
 	_, ev := idle(t, cfg, shelf.Options{Sales: till})
 	sim := newSensor(t, shelfsim.SensorOptions{Broker: b.URL(), Topic: "shelves/shelf-a", Interval: 5 * time.Millisecond, Multi: true})

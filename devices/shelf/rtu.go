@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgepos/edgepos/devices"
@@ -35,13 +36,17 @@ type RTUClient struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	stale atomic.Uint64 // bytes discarded before requests
+
 	// Only the goroutine calling ReadHolding uses the rest.
 	dead   error
 	dirty  bool
 	lastIO time.Time
-	// Stale counts bytes discarded before requests.
-	Stale uint64
 }
+
+// Stale returns how many bytes were discarded as stale (late answers,
+// line noise) before requests. Safe from any goroutine.
+func (c *RTUClient) Stale() uint64 { return c.stale.Load() }
 
 // NewRTUClient starts a client on port at baud (for the t3.5 gap) with
 // the given response timeout (default 500 ms). Close it, not the port.
@@ -148,7 +153,7 @@ func (c *RTUClient) settle(ctx context.Context) error {
 	for drained := false; !drained; {
 		select {
 		case b := <-c.chunks:
-			c.Stale += uint64(len(b))
+			c.stale.Add(uint64(len(b)))
 			c.lastIO = time.Now()
 		case err := <-c.errc:
 			c.dead = err
@@ -163,7 +168,7 @@ func (c *RTUClient) settle(ctx context.Context) error {
 		for quiet := false; !quiet && time.Now().Before(deadline); {
 			select {
 			case b := <-c.chunks:
-				c.Stale += uint64(len(b))
+				c.stale.Add(uint64(len(b)))
 				c.lastIO = time.Now()
 				q.Reset(c.quiet)
 			case err := <-c.errc:
