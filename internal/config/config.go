@@ -153,17 +153,42 @@ type Printer struct {
 	DrawerOnCash bool   `yaml:"drawer_on_cash" mapstructure:"drawer_on_cash"`
 }
 
-// Shelf is a weighing shelf with one load cell per slot.
+// Shelf is a weighing shelf with one load cell per slot (devices/shelf).
 type Shelf struct {
 	Name      string `yaml:"name" mapstructure:"name"`
 	Transport string `yaml:"transport" mapstructure:"transport"` // mqtt|modbus
-	Broker    string `yaml:"broker" mapstructure:"broker"`       // mqtt
-	Topic     string `yaml:"topic" mapstructure:"topic"`         // mqtt
-	Path      string `yaml:"path" mapstructure:"path"`           // modbus (RTU serial)
-	Baud      int    `yaml:"baud" mapstructure:"baud"`           // modbus
-	UnitID    int    `yaml:"unit_id" mapstructure:"unit_id"`     // modbus 1..247
-	WordOrder string `yaml:"word_order" mapstructure:"word_order"`
-	Slots     []Slot `yaml:"slots" mapstructure:"slots"`
+
+	// MQTT: sensors publish JSON readings to a store-LAN broker.
+	Broker       string `yaml:"broker" mapstructure:"broker"`
+	Topic        string `yaml:"topic" mapstructure:"topic"`
+	Username     string `yaml:"username" mapstructure:"username"`
+	PasswordFile string `yaml:"password_file" mapstructure:"password_file"` // first line is the password
+	ClientID     string `yaml:"client_id" mapstructure:"client_id"`         // default edgepos-shelf-<name>-<random>
+	QoS          int    `yaml:"qos" mapstructure:"qos"`                     // 0|1|2, default 0
+
+	// Modbus RTU: a weighing indicator on RS-485, polled.
+	Path            string        `yaml:"path" mapstructure:"path"`
+	Baud            int           `yaml:"baud" mapstructure:"baud"`
+	Parity          string        `yaml:"parity" mapstructure:"parity"` // none|even|odd, default none
+	UnitID          int           `yaml:"unit_id" mapstructure:"unit_id"`
+	WordOrder       string        `yaml:"word_order" mapstructure:"word_order"`
+	PollInterval    time.Duration `yaml:"poll_interval" mapstructure:"poll_interval"`
+	ResponseTimeout time.Duration `yaml:"response_timeout" mapstructure:"response_timeout"`
+	// ScaleMul and ScaleDiv turn the indicator's raw value into grams:
+	// grams = raw × scale_mul ÷ scale_div (0.1 g units: div 10; 0.01 kg: mul 10).
+	ScaleMul int64 `yaml:"scale_mul" mapstructure:"scale_mul"`
+	ScaleDiv int64 `yaml:"scale_div" mapstructure:"scale_div"`
+
+	// Counting (both transports).
+	StableReadings int           `yaml:"stable_readings" mapstructure:"stable_readings"`
+	StableBandG    int64         `yaml:"stable_band_g" mapstructure:"stable_band_g"` // 0: each slot's max(tolerance_g, 2)
+	OfflineAfter   time.Duration `yaml:"offline_after" mapstructure:"offline_after"`
+	ShrinkWindow   time.Duration `yaml:"shrink_window" mapstructure:"shrink_window"`
+	SaleLookback   time.Duration `yaml:"sale_lookback" mapstructure:"sale_lookback"`
+	LowStockMargin int64         `yaml:"low_stock_margin" mapstructure:"low_stock_margin"`
+	MaxG           int64         `yaml:"max_g" mapstructure:"max_g"`
+
+	Slots []Slot `yaml:"slots" mapstructure:"slots"`
 }
 
 // Slot is one load cell holding one SKU. Weights are grams.
@@ -174,6 +199,24 @@ type Slot struct {
 	UnitG      int64  `yaml:"unit_g" mapstructure:"unit_g"`
 	ToleranceG int64  `yaml:"tolerance_g" mapstructure:"tolerance_g"`
 	LowStock   int64  `yaml:"low_stock" mapstructure:"low_stock"`
+	// Register is the first of the two holding registers (0-based PDU
+	// address, 40001 = 0) of the slot's 32-bit gross weight (Modbus);
+	// default slot × 2.
+	Register *int `yaml:"register" mapstructure:"register"`
+}
+
+// ShelfPassword returns the first line of the shelf's password_file, or
+// "" when it has none.
+func (s *Shelf) ShelfPassword() (string, error) {
+	if s.PasswordFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(s.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("devices.shelves %s password_file: %w", s.Name, err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimRight(line, "\r"), nil
 }
 
 // Log configures log/slog.
@@ -227,6 +270,10 @@ func Load(path string, env []string, overrides map[string]string) (*Agent, error
 			return nil, fmt.Errorf("read config %s: %w", path, err)
 		}
 	}
+	// Only a password written in the file itself makes the file secret; one
+	// from EDGEPOS_SYNC_PASSWORD (the unit's EnvironmentFile) or a flag does
+	// not, even when the file has the key with an empty value.
+	fileHasPassword := path != "" && v.InConfig("sync.password") && v.GetString("sync.password") != ""
 	// Environment and overrides go through Set so that they reach
 	// Unmarshal (viper's AutomaticEnv alone does not) and so that env is
 	// whatever the caller passes, not this process's (tests stay hermetic).
@@ -261,7 +308,7 @@ func Load(path string, env []string, overrides map[string]string) (*Agent, error
 		problems = append(problems, decodeProblems(err)...)
 	}
 	a.File = path
-	if path != "" && a.Sync.Password != "" && v.InConfig("sync.password") {
+	if fileHasPassword {
 		if err := checkSecretMode(path, "sync.password"); err != nil {
 			return nil, err
 		}
@@ -318,13 +365,44 @@ func (a *Agent) fill() {
 		}
 		if s.Transport == "modbus" {
 			setInt(&s.Baud, 9600)
+			setStr(&s.Parity, "none")
 			setInt(&s.UnitID, 1)
 			setStr(&s.WordOrder, "high_first")
+			setDur(&s.PollInterval, time.Second)
+			setDur(&s.ResponseTimeout, 500*time.Millisecond)
+			setInt64(&s.ScaleMul, 1)
+			setInt64(&s.ScaleDiv, 1)
+			for j := range s.Slots {
+				if s.Slots[j].Register == nil {
+					r := s.Slots[j].Slot * 2 // slots packed two registers apart
+					s.Slots[j].Register = &r
+				}
+			}
 		}
+		// The defaults of devices/shelf.Config, spelt out so check-config
+		// shows what applies. DEVICE-PROTOCOLS.md §3 [46]: 3 stable readings.
+		setInt(&s.StableReadings, 3)
+		setDur(&s.OfflineAfter, 30*time.Second)
+		setDur(&s.ShrinkWindow, 10*time.Minute)
+		setDur(&s.SaleLookback, time.Minute)
+		setInt64(&s.LowStockMargin, 1)
+		setInt64(&s.MaxG, 500_000)
 	}
 }
 
 func setInt(p *int, d int) {
+	if *p == 0 {
+		*p = d
+	}
+}
+
+func setInt64(p *int64, d int64) {
+	if *p == 0 {
+		*p = d
+	}
+}
+
+func setDur(p *time.Duration, d time.Duration) {
 	if *p == 0 {
 		*p = d
 	}

@@ -132,6 +132,65 @@ devices:
 	require.Equal(t, "gbk", a.Devices.Printer.Encoding)
 }
 
+func TestShelfDefaults(t *testing.T) {
+	a, err := Load(writeConfig(t, minimal+`
+devices:
+  shelves:
+    - transport: modbus
+      path: /dev/edgepos/shelf0
+      slots:
+        - {slot: 0, sku: A, unit_g: 500}
+        - {slot: 3, sku: B, unit_g: 100, register: 40}
+    - transport: mqtt
+      broker: tcp://127.0.0.1:1883
+      topic: shelves/b
+      slots:
+        - {slot: 0, sku: C, unit_g: 50}
+`, 0o644), nil, nil)
+	require.NoError(t, err)
+	m := a.Devices.Shelves[0]
+	require.Equal(t, "shelf0", m.Name)
+	require.Equal(t, 9600, m.Baud)
+	require.Equal(t, "none", m.Parity)
+	require.Equal(t, 1, m.UnitID)
+	require.Equal(t, "high_first", m.WordOrder)
+	require.Equal(t, time.Second, m.PollInterval)
+	require.Equal(t, 500*time.Millisecond, m.ResponseTimeout)
+	require.Equal(t, int64(1), m.ScaleMul)
+	require.Equal(t, int64(1), m.ScaleDiv)
+	require.Equal(t, 0, *m.Slots[0].Register, "default register is slot × 2")
+	require.Equal(t, 40, *m.Slots[1].Register)
+	q := a.Devices.Shelves[1]
+	require.Equal(t, "shelf1", q.Name)
+	require.Nil(t, q.Slots[0].Register, "no register on an MQTT shelf")
+	for _, s := range []Shelf{m, q} {
+		require.Equal(t, 3, s.StableReadings)
+		require.Equal(t, 30*time.Second, s.OfflineAfter)
+		require.Equal(t, 10*time.Minute, s.ShrinkWindow)
+		require.Equal(t, time.Minute, s.SaleLookback)
+		require.Equal(t, int64(1), s.LowStockMargin)
+		require.Equal(t, int64(500_000), s.MaxG)
+	}
+	pw, err := q.ShelfPassword()
+	require.NoError(t, err)
+	require.Empty(t, pw)
+}
+
+func TestShelfPasswordFile(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "shelf.pw")
+	require.NoError(t, os.WriteFile(pw, []byte("lan-secret\n"), 0o600))
+	body := minimal + "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://127.0.0.1:1883\n      topic: s/a\n      username: shelves\n      password_file: " + pw + "\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n"
+	a, err := Load(writeConfig(t, body, 0o644), nil, nil)
+	require.NoError(t, err)
+	got, err := a.Devices.Shelves[0].ShelfPassword()
+	require.NoError(t, err)
+	require.Equal(t, "lan-secret", got)
+
+	require.NoError(t, os.Chmod(pw, 0o640))
+	_, err = Load(writeConfig(t, body, 0o644), nil, nil)
+	require.Contains(t, problems(t, err)["devices.shelves[0].password_file"].Reason, "chmod 600")
+}
+
 func TestEnvOverride(t *testing.T) {
 	env := []string{
 		"EDGEPOS_TERMINAL_ID=T9",
@@ -219,6 +278,22 @@ func TestBadValues(t *testing.T) {
 		{"printer width", "devices:\n  printer:\n    path: /dev/x\n    width: 76\n", "devices.printer.width"},
 		{"printer transport", "devices:\n  printer:\n    transport: bluetooth\n", "devices.printer.transport"},
 		{"shelf unit weight", "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://h:1883\n      topic: s/1\n      slots:\n        - slot: 0\n          sku: A\n", "devices.shelves[0].slots[0].unit_g"},
+		{"shelf modbus key on mqtt", "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://h:1883\n      topic: s/1\n      unit_id: 2\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].unit_id"},
+		{"shelf mqtt key on modbus", "devices:\n  shelves:\n    - transport: modbus\n      path: /dev/x\n      topic: s/1\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].topic"},
+		{"shelf registers overlap", "devices:\n  shelves:\n    - transport: modbus\n      path: /dev/x\n      slots:\n        - {slot: 0, sku: A, unit_g: 10, register: 4}\n        - {slot: 1, sku: B, unit_g: 10, register: 5}\n", "devices.shelves[0].slots[1].register"},
+		{"shelf register range", "devices:\n  shelves:\n    - transport: modbus\n      path: /dev/x\n      slots:\n        - {slot: 0, sku: A, unit_g: 10, register: 65535}\n", "devices.shelves[0].slots[0].register"},
+		{"shelf word order", "devices:\n  shelves:\n    - transport: modbus\n      path: /dev/x\n      word_order: middle\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].word_order"},
+		{"shelf poll interval", "devices:\n  shelves:\n    - transport: modbus\n      path: /dev/x\n      poll_interval: 1ms\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].poll_interval"},
+		{"shelf scale", "devices:\n  shelves:\n    - transport: modbus\n      path: /dev/x\n      scale_div: -1\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].scale_div"},
+		{"shelf parity", "devices:\n  shelves:\n    - transport: modbus\n      path: /dev/x\n      parity: mark\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].parity"},
+		{"shelf qos", "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://h:1883\n      topic: s/1\n      qos: 3\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].qos"},
+		{"shelf broker credentials", "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://u:p@h:1883\n      topic: s/1\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].broker"},
+		{"shelf password without user", "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://h:1883\n      topic: s/1\n      password_file: /nonexistent/pw\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].username"},
+		{"shelf offline after", "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://h:1883\n      topic: s/1\n      offline_after: 10ms\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].offline_after"},
+		{"shelf low stock margin", "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://h:1883\n      topic: s/1\n      low_stock_margin: -2\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].low_stock_margin"},
+		{"shelf stable readings", "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://h:1883\n      topic: s/1\n      stable_readings: 99\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].stable_readings"},
+		{"shelf tolerance", "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://h:1883\n      topic: s/1\n      slots:\n        - {slot: 0, sku: A, unit_g: 10, tolerance_g: 5}\n", "devices.shelves[0].slots[0].tolerance_g"},
+		{"shelf unknown key", "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://h:1883\n      topic: s/1\n      tare: 5\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].tare"},
 		{"modbus unit id", "devices:\n  shelves:\n    - transport: modbus\n      path: /dev/x\n      unit_id: 300\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].unit_id"},
 		{"log level", "log:\n  level: loud\n", "log.level"},
 	}
@@ -288,6 +363,25 @@ func TestPasswordFileMode(t *testing.T) {
 	require.Equal(t, "hunter2hunter2", pw)
 	require.Len(t, a.Warnings, 1)
 	require.Contains(t, a.Warnings[0], "not TLS", "a password over plain tcp to a remote broker is warned about")
+}
+
+// TestPasswordFromEnvWithGroupReadableConfig is the packaged set-up: the
+// config (root:edgepos 0640) has an empty sync.password and the secret comes
+// from EDGEPOS_SYNC_PASSWORD in the unit's EnvironmentFile.
+func TestPasswordFromEnvWithGroupReadableConfig(t *testing.T) {
+	body := "store_id: S001\nterminal_id: T1\nsync:\n  broker: ssl://hq:8883\n  password: \"\"\n"
+	path := writeConfig(t, body, 0o640)
+	a, err := Load(path, []string{"EDGEPOS_SYNC_PASSWORD=from-env"}, nil)
+	require.NoError(t, err)
+	pw, err := a.SyncPassword()
+	require.NoError(t, err)
+	require.Equal(t, "from-env", pw)
+
+	// The same file with the password written in it is refused.
+	path = writeConfig(t, strings.Replace(body, `password: ""`, "password: in-file", 1), 0o640)
+	_, err = Load(path, []string{"EDGEPOS_SYNC_PASSWORD=from-env"}, nil)
+	var me *FileModeError
+	require.ErrorAs(t, err, &me)
 }
 
 func TestPasswordFile(t *testing.T) {

@@ -358,36 +358,105 @@ func (a *Agent) validateDevices(bad badFunc) {
 	for i, s := range a.Devices.Shelves {
 		f := fmt.Sprintf("devices.shelves[%d]", i)
 		name(f+".name", s.Name)
+		// A key of the other transport would silently not apply.
+		only := func(transport string, set map[string]bool) {
+			for k, isSet := range set {
+				if isSet {
+					bad(f+"."+k, nil, "only for a %s shelf", transport)
+				}
+			}
+		}
 		switch s.Transport {
 		case "mqtt":
 			if u, err := url.Parse(s.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "mqtt" && u.Scheme != "mqtts") || u.Host == "" {
 				bad(f+".broker", s.Broker, "want tcp://host:port or ssl://host:port")
+			} else if u.User != nil {
+				bad(f+".broker", u.Redacted(), "put credentials in username and password_file, not in the URL")
 			}
 			if s.Topic == "" || strings.ContainsAny(s.Topic, "+#") {
 				bad(f+".topic", s.Topic, "required, without wildcards")
 			}
+			if s.PasswordFile != "" {
+				if st, err := os.Stat(s.PasswordFile); err != nil {
+					bad(f+".password_file", s.PasswordFile, "cannot be read: %v", errors.Unwrap(err))
+				} else if st.Mode().Perm()&0o077 != 0 {
+					bad(f+".password_file", s.PasswordFile, "mode %04o gives group or others access to the password; chmod 600 %s", st.Mode().Perm(), s.PasswordFile)
+				}
+				if s.Username == "" {
+					bad(f+".username", nil, "required with password_file")
+				}
+			}
+			if strings.ContainsAny(s.ClientID, "+#/ ") {
+				bad(f+".client_id", s.ClientID, "must not contain wildcards, '/' or spaces")
+			}
+			if s.QoS < 0 || s.QoS > 2 {
+				bad(f+".qos", s.QoS, "want 0, 1 or 2")
+			}
+			regs := false
+			for _, sl := range s.Slots {
+				regs = regs || sl.Register != nil
+			}
+			only("modbus", map[string]bool{"path": s.Path != "", "baud": s.Baud != 0, "unit_id": s.UnitID != 0, "word_order": s.WordOrder != "",
+				"poll_interval": s.PollInterval != 0, "response_timeout": s.ResponseTimeout != 0, "scale_mul": s.ScaleMul != 0,
+				"scale_div": s.ScaleDiv != 0, "parity": s.Parity != "", "slots[].register": regs})
 		case "modbus":
 			if s.Path == "" {
 				bad(f+".path", nil, "required for a Modbus RTU shelf")
 			}
-			serialParams(bad, f, s.Baud, 8, "none", 1)
+			serialParams(bad, f, s.Baud, 8, s.Parity, 1)
 			if s.UnitID < 1 || s.UnitID > 247 {
 				bad(f+".unit_id", s.UnitID, "want 1..247 (Modbus RTU slave address)")
 			}
 			if s.WordOrder != "high_first" && s.WordOrder != "low_first" {
 				bad(f+".word_order", s.WordOrder, "want high_first or low_first (order of the two 16-bit registers of a 32-bit weight)")
 			}
+			if s.PollInterval < 50*time.Millisecond || s.PollInterval > time.Minute {
+				bad(f+".poll_interval", s.PollInterval, "want 50ms..1m")
+			}
+			if s.ResponseTimeout < 10*time.Millisecond || s.ResponseTimeout > 10*time.Second {
+				bad(f+".response_timeout", s.ResponseTimeout, "want 10ms..10s")
+			}
+			if s.ScaleMul < 1 || s.ScaleMul > 1000 {
+				bad(f+".scale_mul", s.ScaleMul, "want 1..1000")
+			}
+			if s.ScaleDiv < 1 || s.ScaleDiv > 1000 {
+				bad(f+".scale_div", s.ScaleDiv, "want 1..1000")
+			}
+			only("mqtt", map[string]bool{"broker": s.Broker != "", "topic": s.Topic != "", "username": s.Username != "",
+				"password_file": s.PasswordFile != "", "client_id": s.ClientID != "", "qos": s.QoS != 0})
 		default:
 			bad(f+".transport", s.Transport, "want mqtt or modbus")
+		}
+		if s.StableReadings < 1 || s.StableReadings > 50 {
+			bad(f+".stable_readings", s.StableReadings, "want 1..50")
+		}
+		if s.StableBandG < 0 {
+			bad(f+".stable_band_g", s.StableBandG, "must not be negative (0: each slot's tolerance)")
+		}
+		if s.OfflineAfter < time.Second || s.OfflineAfter > time.Hour {
+			bad(f+".offline_after", s.OfflineAfter, "want 1s..1h (MQTT sensors must publish more often than this)")
+		}
+		if s.ShrinkWindow < time.Second || s.ShrinkWindow > 24*time.Hour {
+			bad(f+".shrink_window", s.ShrinkWindow, "want 1s..24h")
+		}
+		if s.SaleLookback < 0 || s.SaleLookback > time.Hour {
+			bad(f+".sale_lookback", s.SaleLookback, "want 0..1h")
+		}
+		if s.LowStockMargin < 1 {
+			bad(f+".low_stock_margin", s.LowStockMargin, "want at least 1 (the hysteresis above low_stock)")
+		}
+		if s.MaxG < 1 {
+			bad(f+".max_g", s.MaxG, "must be positive")
 		}
 		if len(s.Slots) == 0 {
 			bad(f+".slots", nil, "a shelf needs at least one slot")
 		}
 		slots := map[int]bool{}
+		regs := map[int]int{}
 		for j, sl := range s.Slots {
 			g := fmt.Sprintf("%s.slots[%d]", f, j)
-			if sl.Slot < 0 {
-				bad(g+".slot", sl.Slot, "must not be negative")
+			if sl.Slot < 0 || sl.Slot > 1023 {
+				bad(g+".slot", sl.Slot, "want 0..1023")
 			} else if slots[sl.Slot] {
 				bad(g+".slot", sl.Slot, "listed twice on this shelf")
 			}
@@ -406,6 +475,19 @@ func (a *Agent) validateDevices(bad badFunc) {
 			}
 			if sl.LowStock < 0 {
 				bad(g+".low_stock", sl.LowStock, "must not be negative")
+			}
+			if s.Transport == "modbus" && sl.Register != nil {
+				r := *sl.Register
+				if r < 0 || r > 65534 {
+					bad(g+".register", r, "want 0..65534 (a weight takes this register and the next)")
+					continue
+				}
+				for _, x := range []int{r, r + 1} {
+					if o, dup := regs[x]; dup {
+						bad(g+".register", r, "register %d is also slot %d's (a weight takes two registers)", x, o)
+					}
+					regs[x] = sl.Slot
+				}
 			}
 		}
 	}
