@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgepos/edgepos/internal/bench"
+	"github.com/edgepos/edgepos/internal/bench/agentbench"
 )
 
 // BenchmarkCompleteSale measures completing a 5-line cash sale through the
@@ -14,7 +15,7 @@ import (
 // number, print job, outbox event) and, in the same run on the same disk,
 // the raw limit: committing one bare row per transaction with the same
 // pragmas. It reports both rates, their ratio and the sale's p50/p99
-// commit latency. cmd/pos-bench runs the same code (internal/bench).
+// commit latency. cmd/pos-bench runs the same code (internal/bench/agentbench).
 func BenchmarkCompleteSale(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
@@ -27,7 +28,7 @@ func BenchmarkCompleteSale(b *testing.B) {
 	}
 	bareRate := bench.Rate(n, bareTime)
 
-	db, l, err := bench.OpenSaleLedger(ctx, filepath.Join(dir, "pos.db"))
+	db, l, err := agentbench.OpenSaleLedger(ctx, filepath.Join(dir, "pos.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func BenchmarkCompleteSale(b *testing.B) {
 	b.ResetTimer()
 	var busy time.Duration
 	for i := 0; i < b.N; i++ {
-		d, err := bench.SellFive(ctx, l)
+		d, err := agentbench.SellFive(ctx, l)
 		if err != nil {
 			b.Fatal(err)
 		}

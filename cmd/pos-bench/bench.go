@@ -14,6 +14,7 @@ import (
 	"github.com/edgepos/edgepos/hq"
 	"github.com/edgepos/edgepos/hq/sqlitestore"
 	"github.com/edgepos/edgepos/internal/bench"
+	"github.com/edgepos/edgepos/internal/bench/agentbench"
 )
 
 // scenarioNames are the benchmark scenarios in the order they run.
@@ -150,7 +151,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 func runScenario(ctx context.Context, name, dir string, sz sizes, pg *pgAdmin, build bool, stderr io.Writer) ([]bench.Figure, error) {
 	switch name {
 	case "sale":
-		r, err := bench.Sale(ctx, dir, sz.sales)
+		r, err := agentbench.Sale(ctx, dir, sz.sales)
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +185,7 @@ func runScenario(ctx context.Context, name, dir string, sz sizes, pg *pgAdmin, b
 		}
 		return append(figs, r.Figures()...), nil
 	case "scan":
-		r, err := bench.ScanToScreen(ctx, dir, sz.scans)
+		r, err := agentbench.ScanToScreen(ctx, dir, sz.scans)
 		if err != nil {
 			return nil, err
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/edgepos/edgepos/hq"
 	"github.com/edgepos/edgepos/hq/sqlitestore"
 	"github.com/edgepos/edgepos/internal/bench"
+	"github.com/edgepos/edgepos/internal/bench/agentbench"
 	"github.com/edgepos/edgepos/internal/embedbroker"
 	"github.com/edgepos/edgepos/sync/link"
 )
@@ -283,7 +284,7 @@ func footprintMain(ctx context.Context, args []string, stdin io.Reader, stdout, 
 			return 2
 		}
 		for i := 0; i < n; i++ {
-			if _, err := bench.SellFive(ctx, l); err != nil {
+			if _, err := agentbench.SellFive(ctx, l); err != nil {
 				fmt.Fprintf(stderr, "footprint agent: sale %d: %v\n", i+1, err)
 				return 1
 			}

@@ -187,7 +187,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 		return r, err
 	}
 	defer svc.Close(context.WithoutCancel(ctx))
-	if err := waitUntil(ctx, 30*time.Second, "HQ to subscribe", svc.Ready); err != nil {
+	if err := WaitUntil(ctx, 30*time.Second, "HQ to subscribe", svc.Ready); err != nil {
 		return r, err
 	}
 
@@ -303,7 +303,7 @@ func liveSelling(ctx context.Context, stores []*ingestStore, d time.Duration, ra
 		return fmt.Errorf("live selling: %w", err)
 	default:
 	}
-	return waitUntil(ctx, time.Minute, "every live sale to be acked", func() bool {
+	return WaitUntil(ctx, time.Minute, "every live sale to be acked", func() bool {
 		for _, s := range stores {
 			s.mu.Lock()
 			n := len(s.pending)
@@ -396,8 +396,8 @@ func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
 	return first
 }
 
-// waitUntil polls cond every 10 ms until it holds, ctx ends or limit passes.
-func waitUntil(ctx context.Context, limit time.Duration, what string, cond func() bool) error {
+// WaitUntil polls cond every 10 ms until it holds, ctx ends or limit passes.
+func WaitUntil(ctx context.Context, limit time.Duration, what string, cond func() bool) error {
 	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {

@@ -1,4 +1,4 @@
-package bench
+package agentbench
 
 import (
 	"bufio"
@@ -22,6 +22,7 @@ import (
 	"github.com/edgepos/edgepos/devices/scanner"
 	"github.com/edgepos/edgepos/devices/scanner/scannersim"
 	"github.com/edgepos/edgepos/devices/serialport"
+	"github.com/edgepos/edgepos/internal/bench"
 )
 
 // ScanResult holds the scan-to-screen latencies of one run.
@@ -134,7 +135,7 @@ func ScanToScreen(ctx context.Context, dir string, n int) (ScanResult, error) {
 	if err := agent.SeedDemoUsers(ctx, a.Ledger()); err != nil {
 		return r, err
 	}
-	if err := waitUntil(ctx, 10*time.Second, "the scanner to open", func() bool {
+	if err := bench.WaitUntil(ctx, 10*time.Second, "the scanner to open", func() bool {
 		st := devs.States()
 		return len(st) == 1 && (st[0].State == "idle" || st[0].State == "busy")
 	}); err != nil {
@@ -193,7 +194,7 @@ func ScanToScreen(ctx context.Context, dir string, n int) (ScanResult, error) {
 		}
 	}()
 	defer func() { cancel(); wg.Wait() }()
-	if err := waitUntil(ctx, 10*time.Second, "the UI client to subscribe", func() bool { return a.Hub().Subscribers() == 1 }); err != nil {
+	if err := bench.WaitUntil(ctx, 10*time.Second, "the UI client to subscribe", func() bool { return a.Hub().Subscribers() == 1 }); err != nil {
 		return r, err
 	}
 
@@ -242,10 +243,10 @@ func ean13(d12 string) string {
 }
 
 // Figures turns a scan result into report figures.
-func (r ScanResult) Figures() []Figure {
+func (r ScanResult) Figures() []bench.Figure {
 	m := fmt.Sprintf("scanner pty → UI over SSE (%d scans)", len(r.Lat))
-	return []Figure{
-		{Scenario: "scan", Metric: m + ", p50", Unit: "ms", Ours: Ms(Percentile(r.Lat, 50)), LowerIsBetter: true},
-		{Scenario: "scan", Metric: m + ", p99", Unit: "ms", Ours: Ms(Percentile(r.Lat, 99)), Goal: "≤ 50 ms", LowerIsBetter: true},
+	return []bench.Figure{
+		{Scenario: "scan", Metric: m + ", p50", Unit: "ms", Ours: bench.Ms(bench.Percentile(r.Lat, 50)), LowerIsBetter: true},
+		{Scenario: "scan", Metric: m + ", p99", Unit: "ms", Ours: bench.Ms(bench.Percentile(r.Lat, 99)), Goal: "≤ 50 ms", LowerIsBetter: true},
 	}
 }
