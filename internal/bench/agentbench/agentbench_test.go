@@ -1,0 +1,33 @@
+package agentbench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestSaleSmall(t *testing.T) {
+	r, err := Sale(context.Background(), t.TempDir(), 30)
+	require.NoError(t, err)
+	require.Len(t, r.Lat, 30)
+	require.Len(t, r.BareLat, 30)
+	f := r.Figures()
+	require.Equal(t, "sale", f[0].Scenario)
+	require.NotNil(t, f[0].Raw, "the sale rate has the bare-row commit beside it")
+	require.Positive(t, *f[0].Raw)
+	for _, x := range f[1:] {
+		require.Nil(t, x.Raw, "%s has no raw limit", x.Metric)
+	}
+}
+
+func TestScanToScreenSmall(t *testing.T) {
+	r, err := ScanToScreen(context.Background(), t.TempDir(), 5)
+	require.NoError(t, err)
+	require.Len(t, r.Lat, 5, "every scan reached the UI client")
+	for _, d := range r.Lat {
+		require.Positive(t, d)
+	}
+	require.NotEmpty(t, r.Wiring)
+	require.Len(t, r.Figures(), 2)
+}
