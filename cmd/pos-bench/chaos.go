@@ -519,6 +519,9 @@ func (c *chaos) fault(ctx context.Context, kind string, end time.Time) error {
 		// Long enough for the terminals to send more than the broker
 		// queues for HQ's session; capped below HQ's keep-alive timeout.
 		limit := min(c.cfg.maxPause, max(time.Until(end)+5*time.Second, 10*time.Second))
+		// Pause an HQ that is connected: right after a broker restart HQ
+		// may still be reconnecting, and a broker holds no queue for it.
+		waited := c.waitOnline(ctx, 15*time.Second)
 		before := c.upstream.Load()
 		dropped0 := c.brokerDropped()
 		if err := c.hq.signal(syscall.SIGSTOP, false); err != nil {
@@ -542,12 +545,39 @@ func (c *chaos) fault(ctx context.Context, kind string, end time.Time) error {
 		if c.broker != nil {
 			drop = fmt.Sprintf(", broker dropped %d", c.brokerDropped()-dropped0)
 		}
-		c.say("fault %s %s: SIGSTOP for %s while terminals sent %d messages towards HQ (broker queue ~%d: %s%s), then SIGCONT",
-			at, kind, paused.Round(time.Millisecond), sent, c.cfg.queueLimit, over, drop)
+		c.say("fault %s %s: SIGSTOP for %s while terminals sent %d messages towards HQ (broker queue ~%d: %s%s), then SIGCONT%s",
+			at, kind, paused.Round(time.Millisecond), sent, c.cfg.queueLimit, over, drop, waited)
 	default:
 		return fmt.Errorf("unknown fault %q", kind)
 	}
 	return nil
+}
+
+// waitOnline waits until every agent reports itself online (connected and
+// answered by HQ) in a status newer than the call, at most limit. It
+// returns "" or a note saying how long it waited or that it gave up.
+func (c *chaos) waitOnline(ctx context.Context, limit time.Duration) string {
+	since := time.Now()
+	for {
+		all := true
+		for _, a := range c.agents {
+			st, at := a.lastStatus()
+			if at.Before(since) || st["online"] != "1" {
+				all = false
+			}
+		}
+		switch {
+		case all && time.Since(since) < 500*time.Millisecond:
+			return ""
+		case all:
+			return fmt.Sprintf(" (waited %s for every store to be online first)", time.Since(since).Round(time.Millisecond))
+		case time.Since(since) > limit:
+			return fmt.Sprintf(" (not every store was online after %s; paused anyway)", limit)
+		}
+		if !c.sleep(ctx, 50*time.Millisecond) {
+			return ""
+		}
+	}
 }
 
 // brokerDropped is how many messages the embedded broker has dropped

@@ -41,7 +41,7 @@ type ScanResult struct {
 // lands, return devset's DeviceSet configured with the one scanner here,
 // and nothing else in the scenario changes.
 func ScanDevices(path string) (agent.DeviceSet, string) {
-	return &scannerBridge{path: path}, "devices/scanner → agent.Hub (bridge in internal/bench; agent/devset not yet merged)"
+	return &scannerBridge{path: path}, "devices/scanner → agent.Hub (bridge in internal/bench/agentbench; agent/devset not yet merged)"
 }
 
 // scannerBridge is a minimal agent.DeviceSet: one serial scanner whose
