@@ -97,3 +97,15 @@ func TestQRTexts(t *testing.T) {
 	require.False(t, ValidPickupCode("abc"))
 	require.False(t, ValidPickupCode("取货码1234"))
 }
+
+func TestPointsFor(t *testing.T) {
+	require.Equal(t, 2, CurrencyDigits("CNY"))
+	require.Equal(t, 0, CurrencyDigits("JPY"))
+	require.Equal(t, 3, CurrencyDigits("KWD"))
+	require.EqualValues(t, 12, PointsFor(1299, 2, 1))
+	require.EqualValues(t, 36, PointsFor(1299, 2, 3))
+	require.EqualValues(t, 1299, PointsFor(1299, 0, 1))
+	require.EqualValues(t, 0, PointsFor(99, 2, 1))
+	require.EqualValues(t, 0, PointsFor(-500, 2, 1))
+	require.EqualValues(t, 0, PointsFor(500, 2, 0))
+}
