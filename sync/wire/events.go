@@ -295,6 +295,9 @@ func ValidatePayload(e *Event) error {
 		if err := DecodePayload(e.Payload, p); err != nil {
 			return err
 		}
+		if len(p.OrderID) > 64 {
+			return invalid("payload.order_id", "longer than 64 bytes")
+		}
 		e.parsed = p
 	case EventStockLevel:
 		p := new(StockLevel)
