@@ -68,6 +68,7 @@ func TestValidatePayloadNewRetailEvents(t *testing.T) {
 		"complete but not final":      {Type: EventPickupFulfilled, Payload: enc(completeNotFinal)},
 		"points redeemed no member":   {Type: EventPointsRedeemed, Payload: enc(PointsRedeemed{Points: 1})},
 		"points redeemed zero":        {Type: EventPointsRedeemed, Payload: enc(PointsRedeemed{Member: "M1"})},
+		"return order id too long":    {Type: EventReturnCompleted, Payload: enc(ReturnCompleted{Channel: "online", OrderID: string(make([]byte, 65))})},
 	}
 	for name, e := range bad {
 		t.Run(name, func(t *testing.T) {
