@@ -277,6 +277,7 @@ func (a *API) routes() http.Handler {
 	auth := func(pattern string, fn handlerFunc) { mux.Handle(pattern, a.authed(fn)) }
 	a.saleRoutes(auth)
 	a.storeRoutes(auth)
+	a.retailRoutes(auth)
 	mux.Handle("GET /api/events", a.authedRaw(a.events))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, newErr(http.StatusNotFound, "not_found", fmt.Errorf("no endpoint %s %s", r.Method, r.URL.Path)))

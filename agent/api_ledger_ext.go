@@ -10,8 +10,9 @@ import (
 	"github.com/edgepos/edgepos/sync/wire"
 )
 
-// apiPickup is a pickup order as the POS screen lists it. The hand-over
-// itself is the ledger's (a later issue); this is a read-only view.
+// apiPickup is a pickup order as the POS screen lists it (GET
+// /api/pickups). Lines carry HQ's handed totals; the hand-over dialog reads
+// the order again through LookupPickup, which adds this terminal's own.
 type apiPickup struct {
 	ID        string            `json:"id"`
 	Code      string            `json:"code"`

@@ -15,7 +15,7 @@ import (
 // saleAnswer is what every endpoint that changes a cart returns.
 type saleAnswer struct {
 	Sale *Sale `json:"sale"`
-	// Kind says what a scan added: "item" or "coupon".
+	// Kind says what a scan added: "item", "coupon" or "member".
 	Kind string `json:"kind,omitempty"`
 	// Drawer reports a cash drawer that did not open after a cash sale;
 	// the sale itself is recorded.
@@ -139,8 +139,15 @@ func (a *API) scan(c *call) (any, error) {
 	}
 	id := c.r.PathValue("id")
 	// A coupon QR is longer than any product code the parser takes, so
-	// it is recognised before parsing.
+	// it is recognised before parsing; so is a member QR.
 	_, body := barcode.StripAIM(strings.TrimSpace(req.Code))
+	if _, ok := wire.ParseMemberQR(body); ok {
+		s, err := a.l.AttachMember(c.ctx(), id, body)
+		if err != nil {
+			return nil, err
+		}
+		return saleAnswer{Sale: tidy(s), Kind: "member"}, nil
+	}
 	var s *Sale
 	err := barcode.ErrNotProduct
 	if !strings.HasPrefix(body, wire.CouponPrefix) {

@@ -208,8 +208,14 @@ func (a *API) products(c *call) (any, error) {
 	return map[string]any{"products": ps}, nil
 }
 
+// member looks a member up by QR, id or phone, with its points as this
+// terminal sees them (HQ's balance, what is unconfirmed, what is spendable).
 func (a *API) member(c *call) (any, error) {
-	m, err := a.l.FindMember(c.ctx(), c.r.PathValue("q"))
+	q, err := normalizeMember(c.r.PathValue("q"))
+	if err != nil {
+		return nil, err
+	}
+	m, err := a.l.MemberPoints(c.ctx(), q)
 	if err != nil {
 		return nil, err
 	}

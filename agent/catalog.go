@@ -346,6 +346,9 @@ func (l *Ledger) applyChange(ctx context.Context, tx *sql.Tx, c wire.Change) err
 		if err != nil {
 			return err
 		}
+		if o.Status == "fulfilled" {
+			o.Status = PickupHandedOver // handed over in full at another terminal
+		}
 		// A hand-over recorded here is never undone by HQ's view.
 		_, err = tx.ExecContext(ctx, `INSERT INTO pickup_orders(id, code, status, customer, phone, member, paid, lines, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET status = CASE WHEN pickup_orders.status = 'handed_over' THEN pickup_orders.status ELSE excluded.status END,

@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -89,6 +91,7 @@ type Return struct {
 	Receipt string      `json:"receipt"`
 	Orig    string      `json:"orig_receipt,omitempty"`
 	Channel string      `json:"channel"`
+	OrderID string      `json:"order_id,omitempty"` // the online order, for an online return
 	Total   int64       `json:"total"`
 	Lines   []BlindLine `json:"lines"`
 	Refunds []Tender    `json:"refunds"`
@@ -186,15 +189,50 @@ func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, e
 		}
 		return nil, fmt.Errorf("refunds add up to %d, the goods returned are worth %d", refund, total)
 	}
-	if orig != nil && orig.Refunded+refund > orig.Paid-orig.ChangeDue {
-		return nil, fmt.Errorf("%w: paid %d, refunded %d before, asked %d", ErrRefundTooLarge, orig.Paid-orig.ChangeDue, orig.Refunded, refund)
+	if orig != nil {
+		// Points are not money: what they paid is not refunded in cash.
+		_, byPoints := pointsSpent(orig.Tenders)
+		if paid := orig.Paid - orig.ChangeDue - byPoints; orig.Refunded+refund > paid {
+			return nil, fmt.Errorf("%w: paid %d (besides points), refunded %d before, asked %d", ErrRefundTooLarge, paid, orig.Refunded, refund)
+		}
+	}
+	return l.recordReturn(ctx, returnRecord{orig: orig, channel: req.Channel, lines: lines, total: total, refunds: req.Refunds,
+		cashier: req.Cashier, manager: req.Manager})
+}
+
+// returnRecord is a checked return to write.
+type returnRecord struct {
+	orig             *Sale // nil for a blind or online return
+	orderID          string
+	channel          string
+	lines            []wire.SaleLine
+	total            int64
+	refunds          []Tender
+	cashier, manager string
+}
+
+// recordReturn writes a checked return: its rows, the stock back into the
+// store, the original sale's returned quantities and the return.completed
+// event, in one transaction.
+func (l *Ledger) recordReturn(ctx context.Context, r returnRecord) (*Return, error) {
+	orig, lines, total := r.orig, r.lines, r.total
+	req := struct {
+		Channel, Cashier, Manager string
+		Refunds                   []Tender
+	}{r.channel, r.cashier, r.manager, r.refunds}
+	var refund int64
+	for _, t := range r.refunds {
+		refund += t.Amount
 	}
 	now := l.now()
 	day, err := l.dayFor(ctx, now)
 	if err != nil {
 		return nil, fmt.Errorf("return: %w", err)
 	}
-	ret := &Return{ID: uuid.Must(uuid.NewV7()).String(), Channel: req.Channel, Total: total, Refunds: req.Refunds}
+	ret := &Return{ID: uuid.Must(uuid.NewV7()).String(), Channel: req.Channel, OrderID: r.orderID, Total: total, Refunds: req.Refunds}
+	if ret.Refunds == nil {
+		ret.Refunds = []Tender{}
+	}
 	if orig != nil {
 		ret.Orig = orig.Receipt
 	}
@@ -208,8 +246,8 @@ func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, e
 		if orig != nil {
 			origID = orig.ID
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO returns(id, receipt, orig_sale_id, channel, cashier, manager, business_day, total, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			ret.ID, ret.Receipt, origID, req.Channel, req.Cashier, nullStr(req.Manager), day, total, now); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO returns(id, receipt, orig_sale_id, channel, cashier, manager, business_day, total, created_at, order_id) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			ret.ID, ret.Receipt, origID, req.Channel, req.Cashier, nullStr(req.Manager), day, total, now, nullStr(r.orderID)); err != nil {
 			return err
 		}
 		for i := range lines {
@@ -238,7 +276,7 @@ func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, e
 			ln.OnHand = &onHand
 			ret.Lines = append(ret.Lines, BlindLine{SKU: ln.SKU, Qty: ln.Qty, Amount: ln.Total})
 		}
-		ev := wire.ReturnCompleted{ReturnID: ret.ID, Receipt: ret.Receipt, Channel: req.Channel, BusinessDay: day, ReturnedAt: now,
+		ev := wire.ReturnCompleted{ReturnID: ret.ID, Receipt: ret.Receipt, Channel: req.Channel, OrderID: r.orderID, BusinessDay: day, ReturnedAt: now,
 			Cashier: req.Cashier, Manager: req.Manager, Total: total, Lines: lines}
 		if orig != nil {
 			ev.OrigSaleID, ev.OrigReceipt = orig.ID, orig.Receipt
@@ -264,4 +302,168 @@ func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, e
 		return nil, fmt.Errorf("return: %w", err)
 	}
 	return ret, nil
+}
+
+// OnlineReturnLine is an item of an online order brought back to the
+// store, with the refund the online channel owes for it.
+type OnlineReturnLine struct {
+	SKU    string `json:"sku"`
+	Qty    int64  `json:"qty"`    // thousandths
+	Amount int64  `json:"amount"` // minor units the customer paid online for it
+}
+
+// OnlineReturnRequest returns goods bought online in this store.
+type OnlineReturnRequest struct {
+	// Order is the online order's id, or the pickup code or QR of an order
+	// picked up here.
+	Order   string             `json:"order"`
+	Lines   []OnlineReturnLine `json:"lines"`
+	Cashier string             `json:"cashier"`
+	Manager string             `json:"manager,omitempty"`
+}
+
+// ReturnOnlineOrder records a purchase made online and returned in this
+// store: the goods go back into this store's stock, and the refund is
+// recorded as owed by HQ's online channel (an "online" refund tender; no
+// money leaves the drawer). For an order picked up here the quantities are
+// checked against what was handed over and not yet returned, and the
+// refunds against what the order paid. An order this store never saw
+// (delivered to the customer's home) needs a manager; HQ checks it against
+// the orders it knows and flags what it cannot verify.
+func (l *Ledger) ReturnOnlineOrder(ctx context.Context, req OnlineReturnRequest) (*Return, error) {
+	q := strings.TrimSpace(req.Order)
+	if store, code, ok := wire.ParsePickupQR(q); ok {
+		if store != l.cfg.Store {
+			return nil, fmt.Errorf("online return %s: %w (%s): enter the online order number instead", code, ErrPickupOtherStore, store)
+		}
+		q = code
+	}
+	if len(req.Lines) == 0 || len(req.Lines) > wire.MaxPickupLines {
+		return nil, fmt.Errorf("online return: give 1 to %d lines", wire.MaxPickupLines)
+	}
+	o, err := l.pickupBy(ctx, l.db.Read, q)
+	known := err == nil
+	switch {
+	case errors.Is(err, ErrPickupUnknown):
+		if !wire.ValidID(q) {
+			return nil, fmt.Errorf("online return: order %q is not an order id HQ could know", printableID(q))
+		}
+		if req.Manager == "" {
+			return nil, fmt.Errorf("online return of order %s, unknown here: %w", q, ErrNeedsManager)
+		}
+	case err != nil:
+		return nil, err
+	}
+	orderID := q
+	if known {
+		orderID = o.ID
+	}
+	var lines []wire.SaleLine
+	var total int64
+	seen := map[string]bool{}
+	for i, rl := range req.Lines {
+		if rl.Qty <= 0 {
+			return nil, fmt.Errorf("online return line %d: %w", i+1, ErrBadQuantity)
+		}
+		if rl.Amount < 0 {
+			return nil, fmt.Errorf("online return line %d: %w", i+1, ErrBadAmount)
+		}
+		if seen[rl.SKU] {
+			return nil, fmt.Errorf("online return: %s is listed twice", rl.SKU)
+		}
+		seen[rl.SKU] = true
+		p, err := l.productBy(ctx, l.stmts.productBySKU, rl.SKU)
+		if err != nil {
+			return nil, fmt.Errorf("online return line %d: %s: %w", i+1, rl.SKU, err)
+		}
+		if p.Unit == "each" && rl.Qty%1000 != 0 {
+			return nil, fmt.Errorf("online return line %d: %w: whole pieces only", i+1, ErrBadQuantity)
+		}
+		if known {
+			handed, err := l.handedOf(ctx, o, rl.SKU)
+			if err != nil {
+				return nil, err
+			}
+			var before int64
+			if err := l.db.Read.QueryRowContext(ctx, `SELECT COALESCE(SUM(rl.qty), 0) FROM return_lines rl JOIN returns r ON r.id = rl.return_id
+				WHERE r.order_id = ? AND rl.sku = ?`, o.ID, rl.SKU).Scan(&before); err != nil {
+				return nil, err
+			}
+			if rl.Qty > handed-before {
+				return nil, fmt.Errorf("%w: order %s handed over %d of %s, returned %d, asked %d", ErrReturnTooMany, o.Code, handed, rl.SKU, before, rl.Qty)
+			}
+		}
+		lines = append(lines, wire.SaleLine{Line: i + 1, SKU: rl.SKU, Name: p.Name, Qty: rl.Qty, Total: rl.Amount})
+		total += rl.Amount
+	}
+	if known {
+		var before int64
+		if err := l.db.Read.QueryRowContext(ctx, "SELECT COALESCE(SUM(total), 0) FROM returns WHERE order_id = ?", o.ID).Scan(&before); err != nil {
+			return nil, err
+		}
+		if before+total > o.Paid {
+			return nil, fmt.Errorf("%w: order %s paid %d online, refunded %d before, asked %d", ErrRefundTooLarge, o.Code, o.Paid, before, total)
+		}
+	}
+	var refunds []Tender
+	if total > 0 {
+		refunds = []Tender{{Kind: TenderOnline, Amount: total, Ref: "order:" + orderID}}
+	}
+	ret, err := l.recordReturn(ctx, returnRecord{orderID: orderID, channel: "online", lines: lines, total: total, refunds: refunds,
+		cashier: req.Cashier, manager: req.Manager})
+	if err != nil {
+		return nil, fmt.Errorf("online return: %w", err)
+	}
+	return ret, nil
+}
+
+// handedOf is how much of sku (ordered, or handed as a substitute) the
+// order's hand-overs gave the customer.
+func (l *Ledger) handedOf(ctx context.Context, o PickupOrder, sku string) (int64, error) {
+	var n int64
+	for _, ol := range o.Lines {
+		if ol.SKU == sku {
+			n += ol.Handed // substitutes included: taken off below
+		}
+	}
+	// Substitutes are recorded per hand-over at this terminal; a
+	// substitute handed at another terminal is known only as part of the
+	// line's total.
+	rows, err := l.db.Read.QueryContext(ctx, "SELECT lines FROM pickup_handovers WHERE order_id = ?", o.ID)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var subs int64
+	var origSubs = map[string]int64{}
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return 0, err
+		}
+		var ls []wire.PickupLine
+		if err := json.Unmarshal([]byte(raw), &ls); err != nil {
+			return 0, err
+		}
+		for _, hl := range ls {
+			if hl.Substitute == sku {
+				subs += hl.Handed
+			}
+			if hl.SKU == sku && hl.Substitute != "" {
+				origSubs[sku] += hl.Handed
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	return n - origSubs[sku] + subs, nil
+}
+
+// printableID shortens an id for a message.
+func printableID(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }

@@ -102,6 +102,12 @@ type Sale struct {
 	BusinessDay string    `json:"business_day,omitempty"`
 	CompletedAt time.Time `json:"completed_at,omitzero"`
 	PrintState  string    `json:"print_state,omitempty"`
+
+	// Points the completed sale earned and spent; PointsPending says the
+	// store did not know the member, so HQ attaches the points later.
+	PointsEarned  int64 `json:"points_earned,omitempty"`
+	PointsSpent   int64 `json:"points_spent,omitempty"`
+	PointsPending bool  `json:"points_pending,omitempty"`
 }
 
 // recompute prices the cart by the rule in pricing.go.
@@ -462,18 +468,29 @@ func (l *Ledger) OverridePrice(ctx context.Context, saleID string, line int, pri
 	return s, nil
 }
 
-// AttachMember attaches a member (by id, or phone when no id matches) to a
-// cart. A member the store has not heard of is attached as given: offline,
-// the sale goes on and HQ attaches the points later.
+// AttachMember attaches a member (by member QR, id, or phone when no id
+// matches) to a cart. A member the store has not heard of is attached as
+// given: offline, the sale goes on without points here and HQ attaches
+// them later. The member cannot change once points are tendered.
 func (l *Ledger) AttachMember(ctx context.Context, saleID, member string) (*Sale, error) {
-	member = strings.TrimSpace(member)
-	if member == "" {
-		return l.edit(saleID, func(s *Sale) error { s.Member = ""; return nil })
+	member, err := normalizeMember(member)
+	if err != nil {
+		return nil, fmt.Errorf("attach member: %w", err)
 	}
-	if m, err := l.FindMember(ctx, member); err == nil {
-		member = m.ID
+	if member != "" {
+		if m, err := l.FindMember(ctx, member); err == nil {
+			member = m.ID
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("attach member: %w", err)
+		}
 	}
-	return l.edit(saleID, func(s *Sale) error { s.Member = member; return nil })
+	return l.edit(saleID, func(s *Sale) error {
+		if p, _ := pointsSpent(s.Tenders); p > 0 && s.Member != member {
+			return fmt.Errorf("attach member: %w: the member's points are tendered; remove the payments first", ErrSaleState)
+		}
+		s.Member = member
+		return nil
+	})
 }
 
 // AddTender adds a payment to a cart.
@@ -671,7 +688,7 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 		}
 		for _, ac := range s.Coupons {
 			cev, err := l.db.AppendEvent(ctx, tx, wire.EventCouponRedeemed, wire.CouponRedeemed{CouponID: ac.CouponID, KeyID: ac.KeyID,
-				SaleID: s.ID, Receipt: s.Receipt, Amount: ac.Amount, Member: s.Member, RedeemedAt: now}, now)
+				SaleID: s.ID, Receipt: s.Receipt, Amount: ac.Amount, Member: s.Member, RedeemedAt: now, BusinessDay: s.BusinessDay}, now)
 			if err != nil {
 				return err
 			}
@@ -686,8 +703,21 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 		if err := writeDiscounts(ctx, tx, s); err != nil {
 			return err
 		}
-		if _, err := l.db.AppendEvent(ctx, tx, wire.EventSaleCompleted, ev, now); err != nil {
+		if s.PointsEarned, s.PointsSpent, s.PointsPending, err = l.salePoints(ctx, tx, s); err != nil {
+			return fmt.Errorf("points: %w", err)
+		}
+		ev.PointsEarned, ev.PointsSpent, ev.PointsPending = s.PointsEarned, s.PointsSpent, s.PointsPending
+		sev, err := l.db.AppendEvent(ctx, tx, wire.EventSaleCompleted, ev, now)
+		if err != nil {
 			return err
+		}
+		if s.Member != "" {
+			// The sale's event seq tells which points HQ has not yet
+			// confirmed (the offline cap); only member sales pay for it.
+			if _, err := tx.ExecContext(ctx, "UPDATE sales SET points_earned = ?, points_spent = ?, outbox_seq = ? WHERE id = ?",
+				s.PointsEarned, s.PointsSpent, sev.Seq, s.ID); err != nil {
+				return fmt.Errorf("points: %w", err)
+			}
 		}
 		// The receipt's print job has the sale's id, so a sale finds its
 		// receipt's print state by key (copies get ids of their own).
@@ -861,6 +891,13 @@ func (l *Ledger) checkPayable(ctx context.Context, s *Sale) error {
 			}
 		}
 	}
+	// Checked again here: another cart on this terminal may have spent
+	// the member's points since these were tendered.
+	if p, _ := pointsSpent(s.Tenders); p > 0 {
+		if err := l.checkPoints(ctx, s.Member, p); err != nil {
+			return err
+		}
+	}
 	if s.Paid < s.Total {
 		return fmt.Errorf("%w: total %d, paid %d", ErrTenderShort, s.Total, s.Paid)
 	}
@@ -907,9 +944,9 @@ func (l *Ledger) getStored(ctx context.Context, id string) (*Sale, error) {
 	var member, shift, receipt, day, cart sql.NullString
 	var completed sql.NullTime
 	err := l.db.Read.QueryRowContext(ctx, `SELECT state, cashier, member, shift_id, receipt, business_day, created_at, completed_at,
-		subtotal, discount, tax, total, paid, change_due, refunded, cart FROM sales WHERE id = ?`, id).
+		subtotal, discount, tax, total, paid, change_due, refunded, cart, points_earned, points_spent FROM sales WHERE id = ?`, id).
 		Scan(&s.State, &s.Cashier, &member, &shift, &receipt, &day, &s.CreatedAt, &completed,
-			&s.Subtotal, &s.Discount, &s.Tax, &s.Total, &s.Paid, &s.ChangeDue, &s.Refunded, &cart)
+			&s.Subtotal, &s.Discount, &s.Tax, &s.Total, &s.Paid, &s.ChangeDue, &s.Refunded, &cart, &s.PointsEarned, &s.PointsSpent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sale %s: %w", id, ErrNotFound)
 	}

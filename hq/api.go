@@ -71,12 +71,17 @@ func (s *Service) jsonHandler(f func(r *http.Request) (any, error)) http.Handler
 				writeError(w, http.StatusRequestEntityTooLarge, CodeBadRequest, "request body too large")
 			case errors.Is(err, ErrNotFound):
 				writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
+			case errors.Is(err, ErrConflict):
+				writeError(w, http.StatusConflict, CodeConflict, err.Error())
 			case errors.Is(err, wire.ErrInvalid), errors.Is(err, wire.ErrTooLarge):
 				writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 			default:
 				s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 				writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
 			}
+			return
+		}
+		if _, ok := v.(rawWritten); ok {
 			return
 		}
 		status := http.StatusOK
@@ -199,12 +204,6 @@ func (s *Service) newAPI() http.Handler {
 		}
 		return c.Code, nil
 	})))
-	api.Handle("PUT /api/members", h(putList(s, wire.ChangeMember, func(m wire.MemberChange) (string, error) {
-		if m.MemberID == "" || m.Points < 0 || m.OfflineCap < 0 {
-			return "", badRequest("member needs a member_id and non-negative points and offline_cap")
-		}
-		return m.MemberID, nil
-	})))
 	api.Handle("PUT /api/stores/{store}/config", h(func(r *http.Request) (any, error) {
 		store := r.PathValue("store")
 		if !wire.ValidID(store) {
@@ -220,8 +219,7 @@ func (s *Service) newAPI() http.Handler {
 		data, _ := json.Marshal(c)
 		return s.appendAndPublish(r.Context(), []ChangeInput{{Store: store, Kind: wire.ChangeStoreConfig, Key: "store", Op: wire.OpUpsert, Data: data, At: s.opts.Now()}})
 	}))
-	api.Handle("POST /api/stores/{store}/pickup-orders", h(s.apiCreatePickup))
-	api.Handle("POST /api/stores/{store}/pickup-orders/{id}/cancel", h(s.apiCancelPickup))
+	s.retailRoutes(api)
 
 	root := http.NewServeMux()
 	root.Handle("/api/", http.MaxBytesHandler(s.auth(api), maxBody))
@@ -243,47 +241,13 @@ func (s *Service) newAPI() http.Handler {
 	return root
 }
 
-// putList handles a PUT of a list of change data for one store or all:
-// either {"store": "S1", "items": [...]} or a bare JSON array with an
-// optional ?store= (empty = every store).
+// putList handles a PUT of a list of change data for one store or all
+// (see readList) and appends one feed entry per item.
 func putList[T any](s *Service, kind string, key func(T) (string, error)) func(r *http.Request) (any, error) {
 	return func(r *http.Request) (any, error) {
-		body, err := io.ReadAll(r.Body)
+		target, items, err := readList[T](r)
 		if err != nil {
 			return nil, err
-		}
-		store := r.URL.Query().Get("store")
-		var items []T
-		trimmed := strings.TrimSpace(string(body))
-		if strings.HasPrefix(trimmed, "[") {
-			if err := strictUnmarshal(body, &items); err != nil {
-				return nil, err
-			}
-		} else {
-			var env struct {
-				Store string `json:"store"`
-				Items []T    `json:"items"`
-			}
-			if err := strictUnmarshal(body, &env); err != nil {
-				return nil, err
-			}
-			if env.Store != "" {
-				store = env.Store
-			}
-			items = env.Items
-		}
-		if len(items) == 0 {
-			return nil, badRequest("no items")
-		}
-		if len(items) > wire.MaxChangesPerMessage {
-			return nil, badRequest("%d items > %d per request", len(items), wire.MaxChangesPerMessage)
-		}
-		target := AllStores
-		if store != "" && store != AllStores {
-			if !wire.ValidID(store) {
-				return nil, badRequest("store %q is not a valid id", store)
-			}
-			target = store
 		}
 		now := s.opts.Now().UTC()
 		changes := make([]ChangeInput, 0, len(items))
@@ -451,63 +415,4 @@ func (s *Service) apiRevokeCoupon(r *http.Request) (any, error) {
 		s.log.Error("publish revocation", "err", err)
 	}
 	return feedReply([]FeedEntry{e})[0], nil
-}
-
-func (s *Service) apiCreatePickup(r *http.Request) (any, error) {
-	store := r.PathValue("store")
-	if !wire.ValidID(store) {
-		return nil, badRequest("store %q is not a valid id", store)
-	}
-	var o wire.PickupOrderChange
-	if err := decodeBody(r, &o); err != nil {
-		return nil, err
-	}
-	if o.OrderID == "" {
-		o.OrderID = uuid.Must(uuid.NewV7()).String()
-	}
-	if o.Status == "" {
-		o.Status = "open"
-	}
-	if o.Status != "open" {
-		return nil, badRequest("a new pickup order is open")
-	}
-	if o.Code == "" || len(o.Lines) == 0 {
-		return nil, badRequest("pickup order needs a code and lines")
-	}
-	for _, l := range o.Lines {
-		if l.SKU == "" || l.Qty <= 0 {
-			return nil, badRequest("pickup line needs a sku and a positive qty")
-		}
-	}
-	data, _ := json.Marshal(o)
-	es, err := s.appendAndPublish(r.Context(), []ChangeInput{{Store: store, Kind: wire.ChangePickupOrder, Key: o.OrderID, Op: wire.OpUpsert, Data: data, At: s.opts.Now()}})
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"order_id": o.OrderID, "version": es[0].Version}, nil
-}
-
-func (s *Service) apiCancelPickup(r *http.Request) (any, error) {
-	store, id := r.PathValue("store"), r.PathValue("id")
-	if !wire.ValidID(store) {
-		return nil, badRequest("store %q is not a valid id", store)
-	}
-	e, err := s.store.LatestChange(r.Context(), store, wire.ChangePickupOrder, id)
-	if err != nil {
-		return nil, err
-	}
-	var o wire.PickupOrderChange
-	if err := json.Unmarshal(e.Data, &o); err != nil {
-		return nil, err
-	}
-	if o.Status != "open" {
-		return nil, &apiError{http.StatusConflict, CodeConflict, fmt.Sprintf("pickup order is %s", o.Status)}
-	}
-	o.Status = "cancelled"
-	data, _ := json.Marshal(o)
-	es, err := s.appendAndPublish(r.Context(), []ChangeInput{{Store: store, Kind: wire.ChangePickupOrder, Key: id, Op: wire.OpUpsert, Data: data, At: s.opts.Now()}})
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"order_id": id, "status": o.Status, "version": es[0].Version}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	st "github.com/edgepos/edgepos/hq/storetest"
+	"github.com/edgepos/edgepos/sync/wire"
 )
 
 // TestDashboardInChromium logs in to the dashboard in Debian's headless
@@ -37,6 +38,8 @@ func TestDashboardInChromium(t *testing.T) {
 	t2 := newTerminal(t, broker, "S2", "T1")
 	t2.send(t2.batch(st.Redeem(t, 1, coupon, "S2-T1-000007", time.Now().UTC().Add(time.Minute))))
 	t2.ack()
+	term.send(term.batch(st.Handover(t, 3, "web-404", "P-4040", true, true, wire.PickupLine{SKU: "A", Qty: 1000, Handed: 1000})))
+	term.ack()
 	term.publish(topics.Events("S1", "T1"), []byte("not json"))
 	require.Eventually(t, func() bool {
 		q, err := store.ListQuarantine(context.Background(), 1)
@@ -84,6 +87,9 @@ func TestDashboardInChromium(t *testing.T) {
 	require.Contains(t, conflicts, "S2-T1-000007")
 	require.Contains(t, conflicts, "S1-T1-000001")
 	require.True(t, strings.Contains(quarantine, "malformed"), quarantine)
+	pickups := text("#pickups tbody")
+	require.Contains(t, pickups, "web-404")
+	require.Contains(t, pickups, "unknown order")
 	if dir := os.Getenv("EDGEPOS_SCREENSHOTS"); dir != "" {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "hq-dashboard.png"), shot, 0o644))
 	}

@@ -178,6 +178,13 @@ func (s *Service) handleEvents(ctx context.Context, topic string, t Topic, data 
 	}
 	s.publish(s.topics.Ack(t.Store, t.Terminal), wire.Ack{V: wire.SchemaVersion, Store: t.Store, Terminal: t.Terminal, DBID: b.DBID,
 		Through: res.Through, Rejected: res.Rejected, FeedVersion: feed, At: now})
+	if len(res.Feed) > 0 {
+		// Members' new balances and pickup orders' state, appended in the
+		// batch's transaction; a store that misses them catches up on hello.
+		if err := s.publishEntries(ctx, res.Feed); err != nil {
+			s.log.Error("publish change feed after ingest", "store", t.Store, "err", err)
+		}
+	}
 	return nil
 }
 

@@ -17,6 +17,9 @@ var (
 	// recorded for its terminal, while HQ holds events for it: the terminal
 	// must say hello (and be rebased) before it uploads.
 	ErrDBMismatch = errors.New("db_id differs from the terminal's recorded database: send hello first")
+	// ErrConflict means the request contradicts what HQ holds (a pickup
+	// code in use, an order no longer open, points the balance lacks).
+	ErrConflict = errors.New("conflict")
 )
 
 // Rejection reasons HQ puts in Ack.Rejected besides payload validation errors.
@@ -99,6 +102,10 @@ type Store interface {
 	// Stores returns every store id HQ has heard from, sorted.
 	Stores(ctx context.Context) ([]string, error)
 
+	// RetailStore: members and points, pickup orders, coupon reports and
+	// online refunds (hq/retail.go).
+	RetailStore
+
 	// Close releases the database.
 	Close(ctx context.Context) error
 }
@@ -110,6 +117,10 @@ type IngestResult struct {
 	Stored     int              // events newly stored
 	Duplicates int              // events already stored (same seq and id)
 	Rejected   []wire.Rejection // events of the batch rejected (now or before)
+	// Feed lists the change-feed entries the batch appended in its
+	// transaction (members' new points balances, pickup orders' hand-over
+	// state), for the caller to publish after commit.
+	Feed []FeedEntry
 }
 
 // HelloResult is what Hello decided.

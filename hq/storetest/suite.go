@@ -519,4 +519,6 @@ func RunSuite(t *testing.T, open Factory) {
 		require.NoError(t, err)
 		require.Len(t, inv, 50)
 	})
+
+	runRetailSuite(t, open)
 }

@@ -76,6 +76,10 @@ type SaleCompleted struct {
 	Coupons      []CouponUse `json:"coupons,omitempty"`
 	PointsEarned int64       `json:"points_earned,omitempty"`
 	PointsSpent  int64       `json:"points_spent,omitempty"`
+	// PointsPending says the store did not know Member when it sold (it
+	// earned nothing there): HQ works the points out by its own rule and
+	// attaches them to the member.
+	PointsPending bool `json:"points_pending,omitempty"`
 }
 
 // SaleVoided is the payload of sale.voided.
@@ -92,13 +96,15 @@ type SaleVoided struct {
 
 // ReturnCompleted is the payload of return.completed. OrigReceipt is empty for
 // a blind return; Channel is "store" or "online" (a purchase made online
-// returned in the store, refund owed by the online channel).
+// returned in the store, refund owed by the online channel; OrderID names
+// the online order).
 type ReturnCompleted struct {
 	ReturnID    string     `json:"return_id"`
 	Receipt     string     `json:"receipt"`
 	OrigSaleID  string     `json:"orig_sale_id,omitempty"`
 	OrigReceipt string     `json:"orig_receipt,omitempty"`
 	Channel     string     `json:"channel"`
+	OrderID     string     `json:"order_id,omitempty"`
 	BusinessDay string     `json:"business_day"`
 	ReturnedAt  time.Time  `json:"returned_at"`
 	Cashier     string     `json:"cashier,omitempty"`
@@ -117,6 +123,10 @@ type CouponRedeemed struct {
 	Amount     int64     `json:"amount"`
 	Member     string    `json:"member,omitempty"`
 	RedeemedAt time.Time `json:"redeemed_at"`
+	// BusinessDay is the sale's business day in the store's zone (HQ's
+	// daily coupon report); older agents leave it out and HQ falls back
+	// to the UTC date of RedeemedAt.
+	BusinessDay string `json:"business_day,omitempty"`
 }
 
 // ShiftEvent is the payload of shift.opened and shift.closed.
@@ -182,18 +192,28 @@ type AuditOverride struct {
 	At      time.Time `json:"at"`
 }
 
-// PickupFulfilled is the payload of pickup.fulfilled.
+// PickupFulfilled is the payload of pickup.fulfilled: one hand-over of an
+// online order at the store. An order may be handed over in parts; each
+// part is one event with the quantities handed in it.
+//
+// Final says nothing is left to hand over (every line handed in full or
+// recorded missing); Complete says every ordered quantity was handed
+// (substitutes count) and nothing is missing, over all the order's
+// hand-overs.
 type PickupFulfilled struct {
-	OrderID  string       `json:"order_id"`
-	Code     string       `json:"code"`
-	Lines    []PickupLine `json:"lines"`
-	Complete bool         `json:"complete"`
-	Cashier  string       `json:"cashier"`
-	HandedAt time.Time    `json:"handed_at"`
+	OrderID    string       `json:"order_id"`
+	Code       string       `json:"code"`
+	Lines      []PickupLine `json:"lines"`
+	Complete   bool         `json:"complete"`
+	Final      bool         `json:"final,omitempty"`
+	HandoverID string       `json:"handover_id,omitempty"`
+	Cashier    string       `json:"cashier"`
+	HandedAt   time.Time    `json:"handed_at"`
 }
 
-// PickupLine is one line of a pickup hand-over. Substitute names the SKU
-// handed instead, Missing marks a line not handed over.
+// PickupLine is one line of a pickup order (Qty ordered, thousandths) or
+// of a hand-over (Handed now, of SKU or of Substitute when set). Missing
+// marks the rest of the line as not going to be handed over.
 type PickupLine struct {
 	SKU        string `json:"sku"`
 	Qty        int64  `json:"qty"`
@@ -240,6 +260,15 @@ func ValidatePayload(e *Event) error {
 		if _, err := time.Parse(time.DateOnly, p.BusinessDay); err != nil {
 			return invalid("payload.business_day", "not YYYY-MM-DD")
 		}
+		if p.PointsEarned < 0 || p.PointsSpent < 0 {
+			return invalid("payload.points", "negative points")
+		}
+		if (p.PointsSpent > 0 || p.PointsEarned > 0 || p.PointsPending) && p.Member == "" {
+			return invalid("payload.member", "points without a member")
+		}
+		if len(p.Member) > MaxMemberIDBytes {
+			return invalid("payload.member", "longer than %d bytes", MaxMemberIDBytes)
+		}
 		e.parsed = p
 	case EventCouponRedeemed:
 		p := new(CouponRedeemed)
@@ -248,6 +277,11 @@ func ValidatePayload(e *Event) error {
 		}
 		if p.CouponID == "" || p.SaleID == "" {
 			return invalid("payload", "coupon redemption needs coupon_id and sale_id")
+		}
+		if p.BusinessDay != "" {
+			if _, err := time.Parse(time.DateOnly, p.BusinessDay); err != nil {
+				return invalid("payload.business_day", "not YYYY-MM-DD")
+			}
 		}
 		e.parsed = p
 	case EventSaleVoided:
@@ -260,6 +294,9 @@ func ValidatePayload(e *Event) error {
 		p := new(ReturnCompleted)
 		if err := DecodePayload(e.Payload, p); err != nil {
 			return err
+		}
+		if len(p.OrderID) > 64 {
+			return invalid("payload.order_id", "longer than 64 bytes")
 		}
 		e.parsed = p
 	case EventStockLevel:
@@ -276,7 +313,46 @@ func ValidatePayload(e *Event) error {
 		if err := DecodePayload(e.Payload, p); err != nil {
 			return err
 		}
+		if err := p.validate(); err != nil {
+			return err
+		}
 		e.parsed = p
+	case EventPointsRedeemed:
+		p := new(PointsRedeemed)
+		if err := DecodePayload(e.Payload, p); err != nil {
+			return err
+		}
+		if p.Member == "" || p.Points <= 0 || p.Value < 0 {
+			return invalid("payload", "points redemption needs a member and positive points")
+		}
+		e.parsed = p
+	}
+	return nil
+}
+
+// MaxMemberIDBytes bounds a member id (or the phone a cashier typed).
+const MaxMemberIDBytes = 64
+
+// MaxPickupLines bounds the lines of a pickup order or hand-over.
+const MaxPickupLines = 200
+
+func (p *PickupFulfilled) validate() error {
+	if p.OrderID == "" || len(p.OrderID) > 64 {
+		return invalid("payload.order_id", "missing or longer than 64 bytes")
+	}
+	if len(p.Lines) == 0 || len(p.Lines) > MaxPickupLines {
+		return invalid("payload.lines", "a hand-over has 1..%d lines", MaxPickupLines)
+	}
+	for i, l := range p.Lines {
+		if l.SKU == "" || l.Qty < 0 || l.Handed < 0 {
+			return invalid(fmt.Sprintf("payload.lines[%d]", i), "needs a sku and non-negative qty and handed")
+		}
+	}
+	if err := checkTime("payload.handed_at", p.HandedAt); err != nil {
+		return err
+	}
+	if p.Complete && !p.Final {
+		return invalid("payload.final", "a complete hand-over is final")
 	}
 	return nil
 }

@@ -537,8 +537,13 @@ async function scanCode(code, source) {
     }
     throw e;
   }
-  const shown = r.kind === 'coupon' ? t('key.coupon') : code.length > 24 ? code.slice(0, 24) + '…' : code;
+  const shown = r.kind === 'coupon' ? t('key.coupon') : r.kind === 'member' ? t('member.title') : code.length > 24 ? code.slice(0, 24) + '…' : code;
   $('#last-scan').textContent = t('scan.last.' + source, shown);
+  if (r.kind === 'member') {
+    setSale(r.sale);
+    toast(t('member.attached') + ' · ' + r.sale.member, 'ok');
+    return;
+  }
   if (r.kind === 'coupon') {
     setSale(r.sale);
     const c = r.sale.coupons[r.sale.coupons.length - 1];
@@ -778,6 +783,9 @@ function openPay() {
   const amount = h('input', { id: 'pay-amount', class: 'input-big', inputmode: 'decimal', autocomplete: 'off', autofocus: true });
   const ref = h('input', { id: 'pay-ref', class: 'input-big', autocomplete: 'off' });
   const refField = h('label', { class: 'field' }, h('span', {}, t('pay.ref')), ref);
+  const amountLabel = h('span', {}, t('pay.amount'));
+  const pointsNote = h('p', { class: 'note', id: 'pay-points-note' });
+  let member = null; // the attached member's points, read when points are chosen
   const methods = h('div', { class: 'seg seg-pay' });
   const quick = h('div', { class: 'quick' });
   const tenders = h('ul', { class: 'tenders', id: 'pay-tenders' });
@@ -795,26 +803,45 @@ function openPay() {
       s.change_due > 0
         ? h('div', { class: 'pay-change' }, h('span', {}, t('tot.change')), h('b', { id: 'pay-change' }, money(s.change_due)))
         : h('div', { class: 'pay-due' }, h('span', {}, t('tot.due')), h('b', { id: 'pay-due' }, money(s.due))));
-    methods.replaceChildren(...[['cash', 'F2', t('pay.cash')], ['card', 'F3', t('pay.card')], ['wallet', 'F4', t('pay.wallet')]].map(([m, k, label]) =>
+    const ms = [['cash', 'F2', t('pay.cash')], ['card', 'F3', t('pay.card')], ['wallet', 'F4', t('pay.wallet')]];
+    if (s.member) ms.push(['points', 'F5', t('pay.points')]);
+    methods.replaceChildren(...ms.map(([m, k, label]) =>
       h('button', { type: 'button', class: 'seg-btn' + (m === method ? ' on' : ''), dataset: { method: m }, onclick: () => setMethod(m) }, h('kbd', {}, k), label)));
-    refField.hidden = method === 'cash';
+    refField.hidden = method === 'cash' || method === 'points';
     quick.hidden = method !== 'cash' || s.due === 0;
+    amountLabel.textContent = method === 'points' ? t('pay.points.amount') : t('pay.amount');
+    pointsNote.hidden = method !== 'points';
     quick.replaceChildren(
       h('button', { type: 'button', class: 'btn btn-quick', dataset: { amount: s.due }, onclick: () => pay(s.due) }, t('pay.exact')),
       ...quickAmounts(s.due).map((v) => h('button', { type: 'button', class: 'btn btn-quick', dataset: { amount: v }, onclick: () => pay(v) }, money(v))));
     tenders.replaceChildren(...(s.tenders || []).map((tn) => h('li', {}, h('span', {}, t('pay.' + tn.kind) + (tn.ref ? ' · ' + tn.ref : '')), h('b', {}, money(tn.amount)))));
     complete.disabled = s.due > 0;
-    if (s.due !== lastDue) {
+    if (s.due !== lastDue && method !== 'points') {
       // A payment changed what is due: offer the rest.
       lastDue = s.due;
       amount.value = s.due > 0 ? moneyPlain(s.due) : '';
       if (document.activeElement === amount) amount.select();
     }
   };
-  const setMethod = (m) => {
+  const setMethod = async (m) => {
+    if (m === 'points') {
+      if (!state.sale?.member) return;
+      try {
+        member = (await api('GET', '/api/members/' + encodeURIComponent(state.sale.member))).member;
+      } catch (e) {
+        showError(e);
+        return;
+      }
+      const most = Math.min(member.spendable, Math.floor(state.sale.due / member.point_value));
+      pointsNote.textContent = t('pay.points.note', member.spendable, money(member.point_value));
+      amount.value = most > 0 ? String(most) : '';
+      lastDue = -1;
+    } else if (method === 'points') {
+      lastDue = -1;
+    }
     method = m;
     draw();
-    const f = m === 'cash' ? amount : ref;
+    const f = m === 'cash' || m === 'points' ? amount : ref;
     f.focus();
     f.select();
   };
@@ -827,7 +854,13 @@ function openPay() {
     }
     busy = true;
     try {
-      const r = await api('POST', `/api/sales/${s.id}/tenders`, { kind: method, amount: v, ref: method === 'cash' ? undefined : ref.value.trim() });
+      const r = method === 'points'
+        ? await api('POST', `/api/sales/${s.id}/points`, { points: v })
+        : await api('POST', `/api/sales/${s.id}/tenders`, { kind: method, amount: v, ref: method === 'cash' ? undefined : ref.value.trim() });
+      if (method === 'points') {
+        method = 'cash';
+        lastDue = -1;
+      }
       ref.value = '';
       setSale(r.sale);
       if (r.sale.due === 0) await finish();
@@ -855,7 +888,8 @@ function openPay() {
   const body = h('div', { class: 'pay' },
     figures,
     methods,
-    h('label', { class: 'field' }, h('span', {}, t('pay.amount')), amount),
+    h('label', { class: 'field' }, amountLabel, amount),
+    pointsNote,
     refField,
     quick,
     tenders,
@@ -864,13 +898,13 @@ function openPay() {
   const d = openDialog({
     id: 'pay-dialog', title: t('pay.title'), body, wide: true,
     onKey: (e) => {
-      const m = { F2: 'cash', F3: 'card', F4: 'wallet' }[e.key];
+      const m = { F2: 'cash', F3: 'card', F4: 'wallet', F5: 'points' }[e.key];
       if (m) { setMethod(m); return true; }
       return false;
     },
     actions: [
       { label: t('btn.close'), key: 'Esc' },
-      { label: t('pay.add'), primary: true, key: '⏎', onClick: () => pay(parseMoney(amount.value)) },
+      { label: t('pay.add'), primary: true, key: '⏎', onClick: () => pay(method === 'points' ? (/^\d{1,12}$/.test(amount.value.trim()) ? Number(amount.value.trim()) : null) : parseMoney(amount.value)) },
     ],
   });
   d.onSale = (s) => { if (s) draw(); };
@@ -1096,13 +1130,36 @@ const menuActions = {
     showReport(await withManager(t('menu.z'), (pin) => api('GET', '/api/reports/z', undefined, pin ? { 'X-Manager-PIN': pin } : {})));
   },
   async pickups() {
-    const r = await api('GET', '/api/pickups');
-    const body = r.orders.length
-      ? h('table', { class: 'mini', id: 'pickup-table' }, h('tbody', {}, r.orders.map((o) => h('tr', {},
-        h('td', {}, h('b', {}, o.code)), h('td', {}, o.customer || ''), h('td', {}, o.phone || ''),
-        h('td', {}, t('pick.items', o.lines.length)), h('td', {}, money(o.paid)), h('td', {}, o.status)))))
-      : h('p', { class: 'dlg-text' }, t('pick.empty'));
-    infoDlg('pickups-dialog', t('pick.orders'), body, true);
+    const waiting = (await api('GET', '/api/pickups')).orders;
+    const chosen = await new Promise((resolve) => {
+      const input = h('input', { id: 'pickup-q', class: 'input-big', autocomplete: 'off', spellcheck: false, autofocus: true });
+      input.dataset.scan = 'accept';
+      const item = (o) => h('button', { type: 'button', class: 'pick-item', dataset: { order: o.id }, onclick: () => d.close(o) },
+        h('span', { class: 'name' }, o.code), h('span', { class: 'sub' }, [o.customer, o.phone].filter(Boolean).join(' · ')),
+        h('span', { class: 'sub' }, t('pick.items', o.lines.length)), h('b', {}, money(o.paid)));
+      const list = h('div', { class: 'pick-list', id: 'pickup-list' }, waiting.length ? waiting.map(item) : h('p', { class: 'dlg-text' }, t('pick.empty')));
+      const find = async () => {
+        const q = input.value.trim();
+        if (!q) return;
+        try {
+          const r = await api('GET', '/api/pickups/lookup?q=' + encodeURIComponent(q));
+          if (r.orders.length === 1) d.close(r.orders[0]);
+          else list.replaceChildren(...r.orders.map(item));
+        } catch (e) {
+          showError(e);
+          input.select();
+        }
+      };
+      const d = openDialog({
+        id: 'pickups-dialog', title: t('pick.orders'), wide: true,
+        body: h('div', {}, h('label', { class: 'field' }, h('span', {}, t('pick.lookup')), input), list),
+        onScan: (code) => { input.value = code; find(); return true; },
+        actions: [{ label: t('btn.close'), key: 'Esc' }, { label: t('pick.find'), primary: true, key: '⏎', onClick: () => find() }],
+        onClose: resolve,
+      });
+    });
+    if (!chosen) return;
+    await handOver(chosen.id);
   },
   async alerts() {
     showAlerts();
@@ -1120,6 +1177,43 @@ const menuActions = {
     toast(t('logout.done'), 'info');
   },
 };
+
+// handOver shows an online order's lines with what is left of each, lets
+// the cashier hand over all or part (a substitute, a missing item) and
+// records it.
+async function handOver(id) {
+  const o = (await api('GET', '/api/pickups/lookup?q=' + encodeURIComponent(id))).orders[0];
+  const unitOf = (v) => (v % 1000 === 0 ? 'each' : 'kg');
+  const rows = o.lines.map((l) => {
+    const left = l.missing ? 0 : Math.max(l.qty - (l.handed || 0), 0);
+    const now = h('input', { class: 'input input-qty', inputmode: 'decimal', value: left ? qty(left, unitOf(left)).replace(' kg', '') : '0', dataset: { now: l.sku }, disabled: !left });
+    const sub = h('input', { class: 'input input-sku', autocomplete: 'off', placeholder: 'SKU', dataset: { sub: l.sku }, disabled: !left });
+    const missing = h('input', { type: 'checkbox', dataset: { missing: l.sku }, disabled: !left });
+    return { l, now, sub, missing, tr: h('tr', { dataset: { sku: l.sku } }, h('td', {}, l.sku), h('td', { class: 'num' }, qty(l.qty, unitOf(l.qty))),
+      h('td', { class: 'num' }, qty(l.handed || 0, unitOf(l.handed || 0)) + (l.missing ? ' · ' + t('pick.col.missing') : '')),
+      h('td', {}, now), h('td', {}, sub), h('td', {}, h('label', { class: 'check' }, missing, t('pick.col.missing')))) };
+  });
+  const body = h('div', {},
+    h('p', { class: 'dlg-text' }, [o.customer, o.phone].filter(Boolean).join(' · '), ' · ', t('pick.paid', money(o.paid))),
+    h('table', { class: 'mini', id: 'handover-table' },
+      h('thead', {}, h('tr', {}, ['pick.col.item', 'pick.col.ordered', 'pick.col.handed', 'pick.col.now', 'pick.col.sub', 'pick.col.missing'].map((k) => h('th', {}, t(k))))),
+      h('tbody', {}, rows.map((r) => r.tr))));
+  const ok = await new Promise((resolve) => openDialog({
+    id: 'handover-dialog', title: t('pick.handover', o.code), body, wide: true,
+    actions: [{ label: t('btn.cancel'), key: 'Esc' }, { label: t('pick.give'), primary: true, key: '⏎', onClick: (d) => d.close(true) }],
+    onClose: resolve,
+  }));
+  if (!ok) return;
+  const lines = [];
+  for (const r of rows) {
+    if (r.now.disabled) continue;
+    const handed = parseDecimal(r.now.value || '0', 3);
+    if (handed === null) throw new ApiError(0, 'bad_quantity', `${r.l.sku}: ${r.now.value}`);
+    if (handed > 0 || r.missing.checked) lines.push({ sku: r.l.sku, handed, substitute: r.sub.value.trim() || undefined, missing: r.missing.checked || undefined });
+  }
+  const res = await api('POST', `/api/pickups/${encodeURIComponent(o.id)}/handover`, { lines });
+  toast(t(res.handover.final ? 'pick.done' : 'pick.partial', o.code), 'ok');
+}
 
 function showReport(r) {
   const rows = [

@@ -192,7 +192,7 @@ func (c *Core) ingest(ctx context.Context, tx Tx, b *wire.Batch, invalid map[int
 			return res, errRace
 		}
 		res.Stored = len(rows)
-		if err := c.project(ctx, tx, b.Store, b.Terminal, fresh); err != nil {
+		if res.Feed, err = c.project(ctx, tx, b.Store, b.Terminal, fresh, now); err != nil {
 			return res, err
 		}
 	}

@@ -27,9 +27,11 @@ func linesTax(ls []wire.SaleLine) int64 {
 }
 
 // project updates the projections for newly stored events, inside the
-// ingest transaction. Payloads were validated (wire.ValidatePayload) before
-// they got here; a type HQ does not project is only stored.
-func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs []*wire.Event) error {
+// ingest transaction, and returns the change-feed entries it appended
+// (members' balances, pickup orders' state). Payloads were validated
+// (wire.ValidatePayload) before they got here; a type HQ does not project
+// is only stored.
+func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs []*wire.Event, now time.Time) ([]hq.FeedEntry, error) {
 	days := map[dayKey]*dayAgg{}
 	agg := func(day string) *dayAgg {
 		k := dayKey{store, day}
@@ -39,28 +41,33 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 		return days[k]
 	}
 	coupons := map[string]bool{}
+	var retail []retailOp
 	for _, e := range evs {
 		switch e.Type {
 		case wire.EventSaleCompleted:
 			p, err := wire.Payload[wire.SaleCompleted](e)
 			if err != nil {
-				return fmt.Errorf("project seq %d: %w", e.Seq, err)
+				return nil, fmt.Errorf("project seq %d: %w", e.Seq, err)
+			}
+			if p.Member != "" && (p.PointsEarned > 0 || p.PointsSpent > 0 || p.PointsPending) {
+				retail = append(retail, retailOp{e: e, sale: &p})
 			}
 			a := agg(p.BusinessDay)
 			a.count++
 			a.gross += p.Total
 			a.tax += p.Tax
 			if err := projectLineStock(ctx, tx, store, p.Lines, -1, p.CompletedAt, e.At); err != nil {
-				return fmt.Errorf("project stock seq %d: %w", e.Seq, err)
+				return nil, fmt.Errorf("project stock seq %d: %w", e.Seq, err)
 			}
 		case wire.EventSaleVoided:
 			p, err := wire.Payload[wire.SaleVoided](e)
 			if err != nil {
-				return fmt.Errorf("project seq %d: %w", e.Seq, err)
+				return nil, fmt.Errorf("project seq %d: %w", e.Seq, err)
 			}
 			if err := projectLineStock(ctx, tx, store, p.Lines, +1, p.VoidedAt, e.At); err != nil {
-				return fmt.Errorf("project stock seq %d: %w", e.Seq, err)
+				return nil, fmt.Errorf("project stock seq %d: %w", e.Seq, err)
 			}
+			retail = append(retail, retailOp{e: e, void: &p})
 			a := agg(p.BusinessDay)
 			a.voidCount++
 			a.voided += p.Total
@@ -68,10 +75,16 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 		case wire.EventReturnCompleted:
 			p, err := wire.Payload[wire.ReturnCompleted](e)
 			if err != nil {
-				return fmt.Errorf("project seq %d: %w", e.Seq, err)
+				return nil, fmt.Errorf("project seq %d: %w", e.Seq, err)
 			}
 			if err := projectLineStock(ctx, tx, store, p.Lines, +1, p.ReturnedAt, e.At); err != nil {
-				return fmt.Errorf("project stock seq %d: %w", e.Seq, err)
+				return nil, fmt.Errorf("project stock seq %d: %w", e.Seq, err)
+			}
+			if p.Channel == "online" {
+				// Bought online: the online channel owes the refund and the
+				// store's sales never counted it; only its stock moves.
+				retail = append(retail, retailOp{e: e, refund: &p})
+				continue
 			}
 			a := agg(p.BusinessDay)
 			a.returnCount++
@@ -80,7 +93,7 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 		case wire.EventStockLevel:
 			p, err := wire.Payload[wire.StockLevel](e)
 			if err != nil {
-				return fmt.Errorf("project seq %d: %w", e.Seq, err)
+				return nil, fmt.Errorf("project seq %d: %w", e.Seq, err)
 			}
 			at := p.At
 			if at.IsZero() {
@@ -95,24 +108,34 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 				reported_at = CASE WHEN excluded.reported_at >= inventory.reported_at THEN excluded.reported_at ELSE inventory.reported_at END`,
 				store, p.SKU, p.OnHand, p.Delta, at.UTC())
 			if err != nil {
-				return fmt.Errorf("project stock seq %d: %w", e.Seq, err)
+				return nil, fmt.Errorf("project stock seq %d: %w", e.Seq, err)
 			}
 		case wire.EventCouponRedeemed:
 			p, err := wire.Payload[wire.CouponRedeemed](e)
 			if err != nil {
-				return fmt.Errorf("project seq %d: %w", e.Seq, err)
+				return nil, fmt.Errorf("project seq %d: %w", e.Seq, err)
 			}
 			at := p.RedeemedAt
 			if at.IsZero() {
 				at = e.At
 			}
-			_, err = tx.Exec(ctx, `INSERT INTO coupon_redemptions(event_id, coupon_id, store, terminal, receipt, sale_id, amount, redeemed_at, status, reason)
-				VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, '') ON CONFLICT DO NOTHING`,
-				e.ID, p.CouponID, store, terminal, p.Receipt, p.SaleID, p.Amount, at.UTC(), hq.RedemptionWinner)
+			day := p.BusinessDay
+			if day == "" {
+				day = at.UTC().Format(time.DateOnly) // an agent older than the field
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO coupon_redemptions(event_id, coupon_id, store, terminal, receipt, sale_id, amount, redeemed_at, status, reason, business_day)
+				VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?) ON CONFLICT DO NOTHING`,
+				e.ID, p.CouponID, store, terminal, p.Receipt, p.SaleID, p.Amount, at.UTC(), hq.RedemptionWinner, day)
 			if err != nil {
-				return fmt.Errorf("project redemption seq %d: %w", e.Seq, err)
+				return nil, fmt.Errorf("project redemption seq %d: %w", e.Seq, err)
 			}
 			coupons[p.CouponID] = true
+		case wire.EventPickupFulfilled:
+			p, err := wire.Payload[wire.PickupFulfilled](e)
+			if err != nil {
+				return nil, fmt.Errorf("project seq %d: %w", e.Seq, err)
+			}
+			retail = append(retail, retailOp{e: e, handover: &p})
 		}
 	}
 	keys := make([]dayKey, 0, len(days))
@@ -134,8 +157,14 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 			returned = sales_daily.returned + excluded.returned`,
 			k.store, k.day, a.count, a.gross, a.tax, a.voidCount, a.voided, a.returnCount, a.returned)
 		if err != nil {
-			return fmt.Errorf("project sales %s %s: %w", k.store, k.day, err)
+			return nil, fmt.Errorf("project sales %s %s: %w", k.store, k.day, err)
 		}
+	}
+	// Before the coupons: the feed lock comes before coupon locks, as in
+	// RevokeCoupon.
+	feed, err := c.projectRetail(ctx, tx, store, terminal, retail, now)
+	if err != nil {
+		return nil, err
 	}
 	ids := make([]string, 0, len(coupons))
 	for id := range coupons {
@@ -144,22 +173,22 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 	slices.Sort(ids) // a fixed lock order: no deadlock between ingest processes
 	for _, id := range ids {
 		if err := c.settleCoupon(ctx, tx, id); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return feed, nil
 }
 
 // settleCoupon recomputes which redemption of coupon id wins: the earliest
-// by redemption time (ties: store, terminal, event id) among those not after
-// a revocation. Recomputing on each change handles a later-arriving
+// by redemption time (ties: store, terminal, event id) among those not at
+// or after a revocation or the coupon's expiry. Recomputing on each change handles a later-arriving
 // redemption with an earlier time: the winner flips.
 func (c *Core) settleCoupon(ctx context.Context, tx Tx, id string) error {
 	if err := c.lock(ctx, tx, "coupon:"+id); err != nil {
 		return fmt.Errorf("lock coupon %s: %w", id, err)
 	}
-	var revoked sql.NullTime
-	err := tx.QueryRow(ctx, "SELECT revoked_at FROM coupons WHERE id = ?", id).Scan(&revoked)
+	var revoked, expires sql.NullTime
+	err := tx.QueryRow(ctx, "SELECT revoked_at, expires FROM coupons WHERE id = ?", id).Scan(&revoked, &expires)
 	if err != nil && !isNoRows(err) {
 		return fmt.Errorf("read coupon %s: %w", id, err)
 	}
@@ -173,6 +202,10 @@ func (c *Core) settleCoupon(ctx context.Context, tx Tx, id string) error {
 		switch {
 		case revoked.Valid && !r.RedeemedAt.Before(revoked.Time):
 			reason = hq.ConflictRevoked
+		case expires.Valid && !r.RedeemedAt.Before(expires.Time):
+			// The store's clock said it was still valid; HQ's ledger says
+			// it had expired.
+			reason = hq.ConflictExpired
 		case winner == "":
 			winner = r.EventID
 			status, reason = hq.RedemptionWinner, ""
