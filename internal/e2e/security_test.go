@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,8 +94,9 @@ keyfile %[1]s/server.key
 `, dir, port, tport)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o644))
 	cmd := exec.Command(bin, "-c", filepath.Join(dir, "mosquitto.conf"))
-	var logb strings.Builder
-	cmd.Stderr, cmd.Stdout = &logb, &logb
+	// The process writes its log while the test may read it: lockedBuffer.
+	logb := &lockedBuffer{}
+	cmd.Stderr, cmd.Stdout = logb, logb
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	require.Eventually(t, func() bool {
@@ -103,8 +105,27 @@ keyfile %[1]s/server.key
 			c.Close()
 		}
 		return err == nil
-	}, 10*time.Second, 20*time.Millisecond, "mosquitto did not start: %s", logb.String())
+	}, 10*time.Second, 20*time.Millisecond, "mosquitto did not start: %s", logb)
 	return &mosquitto{url: fmt.Sprintf("tcp://127.0.0.1:%d", port), tlsURL: fmt.Sprintf("ssl://127.0.0.1:%d", tport), caPEM: caPEM}
+}
+
+// lockedBuffer is an io.Writer a child process writes to while the test
+// reads it; it prints its content with %s.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // testCerts makes a CA and a server certificate for 127.0.0.1.

@@ -27,7 +27,11 @@ import (
 	"github.com/edgepos/edgepos/sync/link"
 )
 
-const wait = 30 * time.Second
+// wait bounds every condition the end-to-end tests wait for. It is a
+// deadline, not an expectation: a healthy run is done in seconds, but the
+// race detector on two loaded cores made the Mosquitto burst test's resend
+// rounds take 23–35 s.
+const wait = 90 * time.Second
 
 // env is one HQ + broker set-up the scenarios run on.
 type env struct {
