@@ -43,6 +43,7 @@ type fixture struct {
 	vp     *virtualprinter.Printer
 	addr   string
 	seeded bool
+	now    func() time.Time // the ledger's clock; nil: the real one
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -83,7 +84,7 @@ func (f *fixture) open(opts Options, withAPI bool) *terminal {
 	ao := agent.Options{
 		Database: filepath.Join(f.dir, "pos.db"),
 		Ledger: agent.LedgerConfig{Store: "S001", Terminal: "T1", Currency: "CNY", MinorDigits: 2, TaxInclusive: true,
-			Location: time.FixedZone("CST", 8*3600), BcryptCost: bcrypt.MinCost},
+			Location: time.FixedZone("CST", 8*3600), BcryptCost: bcrypt.MinCost, Now: f.now},
 		Devices: ds,
 		Logger:  quiet,
 	}
@@ -536,6 +537,7 @@ func demoSale(tb testing.TB, term *terminal) *agent.Sale {
 // the README.
 func TestReceiptPNG(t *testing.T) {
 	f := newFixture(t)
+	f.now = func() time.Time { return time.Date(2026, 11, 23, 2, 5, 9, 0, time.UTC) } // a stable picture
 	term := f.open(f.options(), false)
 	s := demoSale(t, term)
 	term.waitJob(t, s.ID, "printed")
