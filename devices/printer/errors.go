@@ -105,6 +105,7 @@ type JobError struct {
 	Err      error
 }
 
+// Error says which job failed, where, why, and what the printer reported.
 func (e *JobError) Error() string {
 	s := fmt.Sprintf("print job %s: %s: %v", e.JobID, e.Stage, e.Err)
 	if e.Problems != "" {

@@ -359,7 +359,7 @@ func (p *Printer) Status(ctx context.Context) (escpos.Status, error) {
 		return escpos.Status{}, err
 	}
 	defer p.release()
-	st, err := p.queryLocked(ctx, true)
+	st, err := p.queryLocked(ctx, true, 0)
 	if ctx.Err() != nil {
 		return st, ctx.Err() // shutting down: not a device fault
 	}
@@ -372,10 +372,13 @@ func (p *Printer) Status(ctx context.Context) (escpos.Status, error) {
 // printers close idle sessions, and that is not a fault. After a job has
 // been sent, reconnect must be false: a fresh connection's healthy answer
 // would say nothing about the job the old one carried.
-func (p *Printer) queryLocked(ctx context.Context, reconnect bool) (escpos.Status, error) {
-	st, err := p.askLocked(ctx)
+//
+// extra lengthens the wait for the first answer: after a job on a slow
+// line, the request goes out only once the job has.
+func (p *Printer) queryLocked(ctx context.Context, reconnect bool, extra time.Duration) (escpos.Status, error) {
+	st, err := p.askLocked(ctx, extra)
 	if reconnect && errors.Is(err, ErrConnLost) && ctx.Err() == nil {
-		st, err = p.askLocked(ctx)
+		st, err = p.askLocked(ctx, 0)
 	}
 	if err == nil {
 		p.mu.Lock()
@@ -385,10 +388,11 @@ func (p *Printer) queryLocked(ctx context.Context, reconnect bool) (escpos.Statu
 	return st, err
 }
 
-func (p *Printer) askLocked(ctx context.Context) (escpos.Status, error) {
+func (p *Printer) askLocked(ctx context.Context, extra time.Duration) (escpos.Status, error) {
 	var st escpos.Status
 	for n := 1; n <= 4; n++ {
-		b, err := p.replyLocked(ctx, escpos.StatusRequest(n), escpos.ValidStatusByte, p.cfg.StatusTimeout)
+		b, err := p.replyLocked(ctx, escpos.StatusRequest(n), escpos.ValidStatusByte, p.cfg.StatusTimeout+extra)
+		extra = 0
 		if err != nil {
 			return st, fmt.Errorf("DLE EOT %d: %w", n, err)
 		}
@@ -520,7 +524,7 @@ func (p *Printer) Print(ctx context.Context, jobID string, data []byte) (err err
 
 	required := p.cfg.StatusMode != StatusNone
 	if required {
-		st, err := p.queryLocked(ctx, true)
+		st, err := p.queryLocked(ctx, true, 0)
 		if err == nil {
 			err = healthErr(st)
 		}
@@ -544,12 +548,17 @@ func (p *Printer) Print(ctx context.Context, jobID string, data []byte) (err err
 		return nil
 	}
 
+	var transmit time.Duration
+	if t, ok := p.tr.(transmitter); ok {
+		transmit = t.TransmitTime(len(data))
+	}
 	if p.cfg.ConfirmProcessed {
-		b, cerr := p.replyLocked(ctx, escpos.PaperSensorRequest(), escpos.ValidPaperSensorByte, p.cfg.ConfirmTimeout)
+		b, cerr := p.replyLocked(ctx, escpos.PaperSensorRequest(), escpos.ValidPaperSensorByte, p.cfg.ConfirmTimeout+transmit)
+		transmit = 0
 		if cerr != nil {
 			// Ask why (a printer out of paper stops processing) on the
 			// same connection if it still stands; no reconnect.
-			st, qerr := p.queryLocked(ctx, false)
+			st, qerr := p.queryLocked(ctx, false, 0)
 			if qerr == nil {
 				if herr := healthErr(st); herr != nil {
 					cerr = herr
@@ -565,7 +574,7 @@ func (p *Printer) Print(ctx context.Context, jobID string, data []byte) (err err
 		}
 	}
 
-	st, err := p.queryLocked(ctx, false)
+	st, err := p.queryLocked(ctx, false, transmit)
 	if err == nil {
 		err = healthErr(st)
 	}

@@ -407,6 +407,11 @@ func TestSerialTransport(t *testing.T) {
 	assert.Len(t, vp.Jobs(), 2)
 }
 
+func TestSerialTransmitTime(t *testing.T) {
+	assert.Equal(t, time.Second, NewSerial(serialport.Config{Path: "/dev/x"}).TransmitTime(960), "9600 8N1: 10 bits a byte")
+	assert.InDelta(t, float64(100*time.Millisecond), float64(NewSerial(serialport.Config{Path: "/dev/x", Baud: 115200, Parity: serialport.ParityEven}).TransmitTime(1047)), float64(time.Millisecond), "11 bits with parity")
+}
+
 // TestUSBTransport writes to a character device file (the slave side of a
 // pty stands in for /dev/usb/lp0) and reads status back from it.
 func TestUSBTransport(t *testing.T) {

@@ -50,9 +50,24 @@ type deadliner interface{ SetDeadline(time.Time) error }
 
 // interruptOnCancel makes a cancelled ctx interrupt blocked I/O on c at
 // once instead of at the deadline; call the returned stop after the I/O.
-func interruptOnCancel(ctx context.Context, c deadliner) (stop func() bool) {
-	return context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+// stop waits for an interrupt already under way, so it cannot land on the
+// next I/O (which sets its own deadline first).
+func interruptOnCancel(ctx context.Context, c deadliner) (stop func()) {
+	done := make(chan struct{})
+	after := context.AfterFunc(ctx, func() {
+		defer close(done)
+		_ = c.SetDeadline(time.Unix(1, 0))
+	})
+	return func() {
+		if !after() {
+			<-done
+		}
+	}
 }
+
+// transmitter is a transport that knows how long bytes take on the wire
+// (a serial line at 9600 baud is slow enough to matter).
+type transmitter interface{ TransmitTime(n int) time.Duration }
 
 // lost reports whether err means the peer closed or reset the connection
 // rather than a timeout.
@@ -250,6 +265,20 @@ func (s *Serial) Read(ctx context.Context, p []byte) (int, error) {
 			return 0, fmt.Errorf("read printer %s: %w", s.Config.Path, os.ErrDeadlineExceeded)
 		}
 	}
+}
+
+// TransmitTime returns how long n bytes take on the line (start bit, data
+// bits, parity, stop bits per byte). Print waits this much longer for the
+// status answer after a job: the printer can answer only once the job
+// ahead of the request has gone out, about 3 s for a 3 KB receipt at 9600
+// baud, which a plain status timeout would take for a silent printer.
+func (s *Serial) TransmitTime(n int) time.Duration {
+	c := s.Config.WithDefaults()
+	bits := 1 + c.DataBits + c.StopBits
+	if c.Parity != serialport.ParityNone {
+		bits++
+	}
+	return time.Duration(n*bits) * time.Second / time.Duration(c.Baud)
 }
 
 // Reset implements Transport: the port is closed and reopened on next use,
