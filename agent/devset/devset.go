@@ -284,6 +284,7 @@ func (s *Set) Stop(ctx context.Context) error {
 	s.fwd.Wait()
 	errs = append(errs, s.closeAll(ctx))
 	s.hub.Close()
+	s.scanners, s.printer = nil, nil
 	return errors.Join(errs...)
 }
 
