@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/edgepos/edgepos/agent"
+	"github.com/edgepos/edgepos/agent/devset"
 	"github.com/edgepos/edgepos/internal/config"
 	"github.com/edgepos/edgepos/localdb"
 )
@@ -188,10 +189,19 @@ func checkConfig(g *globals, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pos-agent:", err)
 		return 1
 	}
+	// The same translation run does, so what passes here also starts;
+	// it opens no device.
+	if do, err := deviceOptions(cfg, nil); err != nil {
+		fmt.Fprintln(stderr, "pos-agent:", err)
+		return 1
+	} else if _, err := devset.New(do); err != nil {
+		fmt.Fprintln(stderr, "pos-agent:", err)
+		return 1
+	}
 	d := cfg.Devices
 	printer := "none"
-	if d.Printer != nil {
-		printer = d.Printer.Transport + " " + d.Printer.Path + d.Printer.Address
+	if p := d.Printer; p != nil {
+		printer = fmt.Sprintf("%s %s %s%s (%d mm, %s, qr %s, status %s, drawer %t)", p.Name, p.Transport, p.Path, p.Address, p.Width, p.Encoding, p.QR, p.Status, p.DrawerOnCash)
 	}
 	layouts := len(cfg.Barcode.Layouts)
 	layoutNote := ""
@@ -266,7 +276,7 @@ func runAgent(g *globals, args []string, stderr io.Writer) int {
 	defer wg.Wait()
 	defer close(finished)
 
-	opts, err := agentOptions(cfg, log)
+	opts, api, err := agentOptions(cfg, log)
 	if err != nil {
 		log.Error("config", "err", err)
 		return 1
@@ -278,6 +288,7 @@ func runAgent(g *globals, args []string, stderr io.Writer) int {
 	}
 	log.Info("ready", "database", cfg.Database, "http", a.Addr(), "version", version)
 	<-ctx.Done()
+	api.Close()
 	if err := a.Close(shutdown); err != nil {
 		log.Error("stop", "err", err)
 		return 1

@@ -6,9 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"strings"
+	"sync"
 
 	"github.com/edgepos/edgepos/agent"
+	"github.com/edgepos/edgepos/agent/devset"
+	"github.com/edgepos/edgepos/devices/printer"
+	"github.com/edgepos/edgepos/devices/printer/escpos"
+	"github.com/edgepos/edgepos/devices/scanner"
+	"github.com/edgepos/edgepos/devices/serialport"
 	"github.com/edgepos/edgepos/internal/config"
 	"github.com/edgepos/edgepos/localdb"
 	"github.com/edgepos/edgepos/sync/link"
@@ -36,18 +44,30 @@ func ledgerConfig(cfg *config.Agent, log *slog.Logger) (agent.LedgerConfig, erro
 }
 
 // agentOptions translates the whole config into the agent runtime's plain
-// options.
-func agentOptions(cfg *config.Agent, log *slog.Logger) (agent.Options, error) {
+// options: ledger, sync link, devices, and the POS API and UI served on
+// the HTTP listener. The returned apiCloser ends the API's event streams;
+// call it before closing the agent (an open stream would hold the HTTP
+// server's shutdown for its whole timeout).
+func agentOptions(cfg *config.Agent, log *slog.Logger) (agent.Options, *apiCloser, error) {
 	lc, err := ledgerConfig(cfg, log)
 	if err != nil {
-		return agent.Options{}, err
+		return agent.Options{}, nil, err
 	}
 	lo := link.Options{}
 	if cfg.Sync.Broker != "" {
 		if lo, err = linkOptions(cfg, log); err != nil {
-			return agent.Options{}, err
+			return agent.Options{}, nil, err
 		}
 	}
+	do, err := deviceOptions(cfg, log)
+	if err != nil {
+		return agent.Options{}, nil, err
+	}
+	ds, err := devset.New(do)
+	if err != nil {
+		return agent.Options{}, nil, err
+	}
+	closer := &apiCloser{}
 	return agent.Options{
 		Database:   cfg.Database,
 		DB:         localdb.Options{Logger: log},
@@ -57,8 +77,39 @@ func agentOptions(cfg *config.Agent, log *slog.Logger) (agent.Options, error) {
 		SessionTTL: cfg.HTTP.SessionTTL,
 		Locale:     cfg.Locale,
 		Version:    version,
-		Logger:     log,
-	}, nil
+		Devices:    ds,
+		APIHandler: func(a *agent.Agent) (http.Handler, error) {
+			api, err := agent.NewAPI(agent.APIConfig{Ledger: a.Ledger(), Hub: a.Hub(), Status: a, Hardware: ds,
+				Locale: cfg.Locale, SessionTTL: cfg.HTTP.SessionTTL, Logger: log})
+			if err != nil {
+				return nil, err
+			}
+			closer.set(api)
+			return api.Handler(), nil
+		},
+		Logger: log,
+	}, closer, nil
+}
+
+// apiCloser closes the POS API once the agent has built it.
+type apiCloser struct {
+	mu  sync.Mutex
+	api *agent.API
+}
+
+func (c *apiCloser) set(api *agent.API) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.api = api
+}
+
+// Close ends the API's open event streams.
+func (c *apiCloser) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.api != nil {
+		c.api.Close()
+	}
 }
 
 // linkOptions translates the sync section into sync/link's options. It
@@ -118,4 +169,72 @@ func tlsConfig(t config.TLS) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// deviceOptions translates the devices section into devset's plain
+// options. It touches no device: a device that is not plugged in is the
+// driver's business at run time, not a config error.
+func deviceOptions(cfg *config.Agent, log *slog.Logger) (devset.Options, error) {
+	d := cfg.Devices
+	opts := devset.Options{Logger: log}
+	for i, s := range d.Scanners {
+		parity, err := serialport.ParseParity(s.Parity)
+		if err != nil {
+			return devset.Options{}, fmt.Errorf("devices.scanners[%d]: %w", i, err)
+		}
+		opts.Scanners = append(opts.Scanners, devset.ScannerOptions{Config: scanner.Config{
+			Name:        s.Name,
+			Port:        serialport.Config{Path: s.Path, Baud: s.Baud, DataBits: s.DataBits, Parity: parity, StopBits: s.StopBits},
+			Suffix:      scanner.Suffix(s.Suffix),
+			AIM:         s.AIM,
+			DedupWindow: s.DedupeWindow,
+		}})
+	}
+	lang := printer.LangEN
+	if strings.HasPrefix(cfg.Locale, "zh") {
+		lang = printer.LangZH
+	}
+	opts.Language = lang
+	if p := d.Printer; p != nil {
+		enc, err := escpos.ParseEncoding(p.Encoding)
+		if err != nil {
+			return devset.Options{}, fmt.Errorf("devices.printer.encoding: %w", err)
+		}
+		mode, err := printer.ParseStatusMode(p.Status)
+		if err != nil {
+			return devset.Options{}, fmt.Errorf("devices.printer.status: %w", err)
+		}
+		var tr printer.Transport
+		switch p.Transport {
+		case "tcp":
+			tr = printer.NewTCP(p.Address)
+		case "serial":
+			tr = printer.NewSerial(serialport.Config{Path: p.Path, Baud: p.Baud})
+		case "usb":
+			tr = printer.NewUSB(p.Path)
+		default:
+			return devset.Options{}, fmt.Errorf("devices.printer.transport %q: want tcp, serial or usb", p.Transport)
+		}
+		layout := printer.Layout{Width: p.Width, Encoding: enc, CodePage: escpos.CodePage(p.CodePage), QR: printer.QRMode(p.QR), Language: printer.LangEN}
+		if lang == printer.LangZH {
+			if enc.Chinese() {
+				layout.Language = printer.LangZH
+			} else if log != nil {
+				log.Warn("config: locale is zh-CN but the printer is ascii: receipts are printed with English labels")
+			}
+		}
+		opts.Language = layout.Language
+		opts.Printer = &devset.PrinterOptions{
+			Config:    printer.Config{Name: p.Name, StatusMode: mode, ConfirmProcessed: p.ConfirmProcessed},
+			Transport: tr,
+			Layout:    layout,
+			Drawer:    p.DrawerOnCash,
+		}
+		opts.StoreName, opts.Header, opts.Footer = p.StoreName, p.Header, p.Footer
+	}
+	if n := len(d.Shelves); n > 0 && log != nil {
+		// devset.Options.Attachments is where the shelf driver plugs in.
+		log.Warn("config: devices.shelves are validated but this build has no shelf driver: they are not attached", "shelves", n)
+	}
+	return opts, nil
 }

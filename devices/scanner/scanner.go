@@ -342,11 +342,14 @@ func (s *Scanner) deliver(ctx context.Context, frame []byte, now time.Time) bool
 	}
 	s.prev = last{code: code, at: now}
 	sc := Scan{Device: s.cfg.Name, Code: code, Symbology: sym, AIM: aim, At: now.UTC()}
+	// Counted before the send: a consumer that reads Stats right after
+	// receiving the scan must see it.
+	s.scans.Add(1)
 	select {
 	case s.out <- sc:
-		s.scans.Add(1)
 		return true
 	case <-ctx.Done():
+		s.scans.Add(^uint64(0)) // not delivered after all
 		return false
 	}
 }

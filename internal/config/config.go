@@ -144,13 +144,34 @@ type Scanner struct {
 
 // Printer is an ESC/POS receipt printer.
 type Printer struct {
-	Transport    string `yaml:"transport" mapstructure:"transport"` // tcp|serial|usb
-	Address      string `yaml:"address" mapstructure:"address"`     // host:9100 for tcp
-	Path         string `yaml:"path" mapstructure:"path"`           // serial or usb device
-	Baud         int    `yaml:"baud" mapstructure:"baud"`
-	Width        int    `yaml:"width" mapstructure:"width"`       // paper, mm: 58|80
-	Encoding     string `yaml:"encoding" mapstructure:"encoding"` // ascii|gbk|gb18030
-	DrawerOnCash bool   `yaml:"drawer_on_cash" mapstructure:"drawer_on_cash"`
+	// Name identifies the printer in the status bar and device events
+	// (default printer0).
+	Name      string `yaml:"name" mapstructure:"name"`
+	Transport string `yaml:"transport" mapstructure:"transport"` // tcp|serial|usb
+	Address   string `yaml:"address" mapstructure:"address"`     // host:9100 for tcp
+	Path      string `yaml:"path" mapstructure:"path"`           // serial or usb device
+	Baud      int    `yaml:"baud" mapstructure:"baud"`
+	Width     int    `yaml:"width" mapstructure:"width"`       // paper, mm: 58|80
+	Encoding  string `yaml:"encoding" mapstructure:"encoding"` // ascii|gbk|gb18030
+	// CodePage is the ESC t table of an ascii printer (0 PC437, 2 PC850,
+	// 16 WPC1252, 17 PC866, 19 PC858).
+	CodePage int `yaml:"code_page" mapstructure:"code_page"`
+	// QR is how the receipt id's QR code is printed: native (GS ( k),
+	// raster (an image, for printers without GS ( k) or none.
+	QR string `yaml:"qr" mapstructure:"qr"`
+	// Status is required (DLE EOT before and after every job) or none (a
+	// printer that sends nothing back: jobs are not confirmed).
+	Status string `yaml:"status" mapstructure:"status"`
+	// ConfirmProcessed waits for the answer to GS r 1 after each job
+	// (printers that implement GS r only).
+	ConfirmProcessed bool `yaml:"confirm_processed" mapstructure:"confirm_processed"`
+	// DrawerOnCash says a cash drawer is wired to the printer: it opens on
+	// cash tenders and the manager's no-sale.
+	DrawerOnCash bool `yaml:"drawer_on_cash" mapstructure:"drawer_on_cash"`
+	// StoreName, Header and Footer are printed on every receipt.
+	StoreName string   `yaml:"store_name" mapstructure:"store_name"`
+	Header    []string `yaml:"header" mapstructure:"header"`
+	Footer    []string `yaml:"footer" mapstructure:"footer"`
 }
 
 // Shelf is a weighing shelf with one load cell per slot (devices/shelf).
@@ -351,9 +372,12 @@ func (a *Agent) fill() {
 		setStr(&s.Suffix, "cr")
 	}
 	if p := a.Devices.Printer; p != nil {
+		setStr(&p.Name, "printer0")
 		setStr(&p.Transport, "serial")
 		setInt(&p.Width, 80)
 		setStr(&p.Encoding, "gbk")
+		setStr(&p.QR, "native")
+		setStr(&p.Status, "required")
 		if p.Transport == "serial" {
 			setInt(&p.Baud, 9600)
 		}

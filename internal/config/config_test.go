@@ -130,6 +130,29 @@ devices:
 	require.Equal(t, Scanner{Name: "scanner0", Path: "/dev/edgepos/scanner0", Baud: 9600, DataBits: 8, Parity: "none", StopBits: 1, Suffix: "cr"}, s)
 	require.Equal(t, 80, a.Devices.Printer.Width)
 	require.Equal(t, "gbk", a.Devices.Printer.Encoding)
+	require.Equal(t, "printer0", a.Devices.Printer.Name)
+	require.Equal(t, "native", a.Devices.Printer.QR)
+	require.Equal(t, "required", a.Devices.Printer.Status)
+	require.Zero(t, a.Devices.Printer.CodePage)
+}
+
+func TestPrinterReceiptText(t *testing.T) {
+	a, err := Load(writeConfig(t, minimal+`
+devices:
+  printer:
+    transport: usb
+    path: /dev/usb/lp0
+    status: none
+    store_name: 示例便利店
+    header: ["上海市示例路1号", "Tel 021-5555 0100"]
+    footer: ["谢谢惠顾"]
+`, 0o644), nil, nil)
+	require.NoError(t, err)
+	p := a.Devices.Printer
+	require.Equal(t, "示例便利店", p.StoreName)
+	require.Equal(t, []string{"上海市示例路1号", "Tel 021-5555 0100"}, p.Header)
+	require.Equal(t, []string{"谢谢惠顾"}, p.Footer)
+	require.Contains(t, strings.Join(a.Warnings, "\n"), "devices.printer.status is none")
 }
 
 func TestShelfDefaults(t *testing.T) {
@@ -277,6 +300,12 @@ func TestBadValues(t *testing.T) {
 		{"scanner baud", "devices:\n  scanners:\n    - path: /dev/x\n      baud: 9601\n", "devices.scanners[0].baud"},
 		{"printer width", "devices:\n  printer:\n    path: /dev/x\n    width: 76\n", "devices.printer.width"},
 		{"printer transport", "devices:\n  printer:\n    transport: bluetooth\n", "devices.printer.transport"},
+		{"printer code page", "devices:\n  printer:\n    path: /dev/x\n    encoding: ascii\n    code_page: 42\n", "devices.printer.code_page"},
+		{"printer qr", "devices:\n  printer:\n    path: /dev/x\n    qr: pdf417\n", "devices.printer.qr"},
+		{"printer status", "devices:\n  printer:\n    path: /dev/x\n    status: sometimes\n", "devices.printer.status"},
+		{"printer confirm without status", "devices:\n  printer:\n    path: /dev/x\n    status: none\n    confirm_processed: true\n", "devices.printer.confirm_processed"},
+		{"printer name", "devices:\n  printer:\n    name: my printer\n    path: /dev/x\n", "devices.printer.name"},
+		{"printer name clash", "devices:\n  scanners:\n    - name: p0\n      path: /dev/s\n  printer:\n    name: p0\n    path: /dev/x\n", "devices.printer.name"},
 		{"shelf unit weight", "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://h:1883\n      topic: s/1\n      slots:\n        - slot: 0\n          sku: A\n", "devices.shelves[0].slots[0].unit_g"},
 		{"shelf modbus key on mqtt", "devices:\n  shelves:\n    - transport: mqtt\n      broker: tcp://h:1883\n      topic: s/1\n      unit_id: 2\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].unit_id"},
 		{"shelf mqtt key on modbus", "devices:\n  shelves:\n    - transport: modbus\n      path: /dev/x\n      topic: s/1\n      slots:\n        - {slot: 0, sku: A, unit_g: 10}\n", "devices.shelves[0].topic"},

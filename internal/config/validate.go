@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/text/currency"
 
+	"github.com/edgepos/edgepos/devices/printer/escpos"
 	"github.com/edgepos/edgepos/sync/wire"
 )
 
@@ -329,6 +330,7 @@ func (a *Agent) validateDevices(bad badFunc) {
 	}
 	if p := a.Devices.Printer; p != nil {
 		const f = "devices.printer"
+		name(f+".name", p.Name)
 		switch p.Transport {
 		case "tcp":
 			if _, port, err := net.SplitHostPort(p.Address); err != nil || port == "" {
@@ -353,6 +355,24 @@ func (a *Agent) validateDevices(bad badFunc) {
 		case "ascii", "gbk", "gb18030":
 		default:
 			bad(f+".encoding", p.Encoding, "want ascii, gbk or gb18030")
+		}
+		if p.CodePage < 0 || p.CodePage > 255 || !escpos.CodePage(p.CodePage).Known() {
+			bad(f+".code_page", p.CodePage, "unknown code page (known: 0 PC437, 2 PC850, 16 WPC1252, 17 PC866, 19 PC858)")
+		}
+		switch p.QR {
+		case "native", "raster", "none":
+		default:
+			bad(f+".qr", p.QR, "want native, raster or none")
+		}
+		switch p.Status {
+		case "required":
+		case "none":
+			if p.ConfirmProcessed {
+				bad(f+".confirm_processed", true, "needs a printer that answers (status: required)")
+			}
+			a.Warnings = append(a.Warnings, f+".status is none: receipts are not confirmed and paper out is not detected")
+		default:
+			bad(f+".status", p.Status, "want required or none")
 		}
 	}
 	for i, s := range a.Devices.Shelves {

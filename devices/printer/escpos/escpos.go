@@ -74,6 +74,13 @@ var codePages = map[CodePage]*charmap.Charmap{
 	PC858:   charmap.CodePage858,
 }
 
+// Known reports whether the builder knows the character table of cp
+// (CodePage refuses the others with ErrUnknownCodePage).
+func (cp CodePage) Known() bool {
+	_, ok := codePages[cp]
+	return ok
+}
+
 // Encoding names a printer's text encoding.
 type Encoding string
 

@@ -9,6 +9,21 @@ import (
 // for n = 1 (printer), 2 (offline cause), 3 (error cause), 4 (paper).
 func StatusRequest(n int) []byte { return []byte{DLE, EOT, byte(n)} }
 
+// PaperSensorRequest returns GS r 1 (1D 72 01), "transmit paper sensor
+// status". Unlike DLE EOT it is not real-time: the printer answers it only
+// after it has processed every byte received before it, so its answer
+// says the job ahead of it went through the print mechanism
+// (DEVICE-PROTOCOLS.md §1, "GS r 1 is a buffered paper query").
+func PaperSensorRequest() []byte { return []byte{GS, 'r', 1} }
+
+// ValidPaperSensorByte reports whether b can be a GS r 1 answer: bits 4
+// and 7 are 0 (a DLE EOT answer has bit 4 set, so the two never mix).
+func ValidPaperSensorByte(b byte) bool { return b&0x90 == 0 }
+
+// PaperSensor decodes a GS r 1 answer: 0x03 paper near end, 0x0C paper
+// end (one Chinese printer answers 0x0F for both, DEVICE-PROTOCOLS.md §1).
+func PaperSensor(b byte) (nearEnd, end bool) { return b&0x03 != 0, b&0x0C != 0 }
+
 // Status is a printer's real-time status, combined from the four DLE EOT
 // replies (DEVICE-PROTOCOLS.md §1, real-time status table).
 type Status struct {

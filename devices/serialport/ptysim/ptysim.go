@@ -60,6 +60,14 @@ func (d *Device) Replug() error {
 		s.Close()
 		return err
 	}
+	// pty.Open hands back a master in blocking mode (File.Fd makes it
+	// so), and a Read blocked in the kernel is not interrupted by Close:
+	// Read's promise to return on Unplug needs the runtime poller, so the
+	// master is reopened non-blocking.
+	if m, err = pollable(m); err != nil {
+		s.Close()
+		return err
+	}
 	tmp := d.link + ".tmp"
 	_ = os.Remove(tmp)
 	if err := os.Symlink(s.Name(), tmp); err != nil {
@@ -126,6 +134,21 @@ func (d *Device) TTY() string {
 		return ""
 	}
 	return d.slave.Name()
+}
+
+// pollable returns a non-blocking duplicate of f that the runtime poller
+// manages, and closes f.
+func pollable(f *os.File) (*os.File, error) {
+	fd, err := unix.Dup(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("ptysim dup master: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("ptysim master non-blocking: %w", err)
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
 // makeRaw puts a tty in raw mode (cfmakeraw).
