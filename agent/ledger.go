@@ -204,7 +204,7 @@ func prepare(ctx context.Context, db, read *sql.DB) (*stmts, error) {
 			total = excluded.total, paid = excluded.paid, change_due = excluded.change_due, cart = NULL
 			WHERE sales.state = 'suspended'`},
 		{&s.nextReceipt, `INSERT INTO counters(name, value) VALUES('receipt', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`},
-		{&s.insPrint, `INSERT INTO print_jobs(id, sale_id, receipt, kind, state, created_at, updated_at) VALUES(?, ?, ?, ?, 'queued', ?, ?)`},
+		{&s.insPrint, insQueueSQL},
 		{&s.insRedeem, `INSERT INTO coupon_redemptions(coupon_id, key_id, sale_id, amount, manager, outbox_seq, redeemed_at) VALUES(?, ?, ?, ?, ?, ?, ?)`},
 	} {
 		st, err := db.PrepareContext(ctx, p.q)
