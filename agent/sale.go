@@ -638,15 +638,31 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 	if s.ShiftID == "" {
 		s.ShiftID, _ = l.openShiftID(ctx)
 	}
+	tenders, err := tendersJSON(s.Tenders)
+	if err != nil {
+		return nil, fmt.Errorf("complete %s: %w", saleID, err)
+	}
+	var receiptNo int64
 	err = l.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		st := func(p *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, p) }
-		var n int64
-		if err := st(l.stmts.nextReceipt).QueryRowContext(ctx).Scan(&n); err != nil {
-			return err
+		insert := func() (sql.Result, error) {
+			n, err := l.receipts.next(ctx, tx)
+			if err != nil {
+				return nil, err
+			}
+			receiptNo = n
+			s.Receipt = l.receipts.text(receiptNo)
+			return st(l.stmts.insSale).ExecContext(ctx, s.ID, s.Receipt, nullStr(key), s.Cashier, nullStr(s.Member), nullStr(s.ShiftID),
+				s.BusinessDay, s.CreatedAt, now, s.Subtotal, s.Discount, s.Tax, s.Total, s.Paid, s.ChangeDue, tenders)
 		}
-		s.Receipt = fmt.Sprintf("%s-%06d", l.cfg.Terminal, n)
-		res, err := st(l.stmts.insSale).ExecContext(ctx, s.ID, s.Receipt, nullStr(key), s.Cashier, nullStr(s.Member), nullStr(s.ShiftID),
-			s.BusinessDay, s.CreatedAt, now, s.Subtotal, s.Discount, s.Tax, s.Total, s.Paid, s.ChangeDue)
+		res, err := insert()
+		if receiptTaken(err) {
+			// Another writer on this file issued the number: read the
+			// numbers back and take the next one (the failed statement
+			// alone was rolled back).
+			l.receipts.forget()
+			res, err = insert()
+		}
 		if err != nil {
 			return err
 		}
@@ -658,13 +674,8 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 		if err := l.writeLines(ctx, tx, s, &ev); err != nil {
 			return err
 		}
-		args := make([]any, 0, 5*len(s.Tenders))
-		for i, t := range s.Tenders {
-			args = append(args, s.ID, i+1, t.Kind, t.Amount, t.Ref)
+		for _, t := range s.Tenders {
 			ev.Tenders = append(ev.Tenders, wire.Tender{Kind: t.Kind, Amount: t.Amount, Ref: t.Ref})
-		}
-		if err := execChunks(ctx, tx, l.stmts.insTenders[:], args, 5); err != nil {
-			return fmt.Errorf("tenders: %w", err)
 		}
 		if s.ChangeDue > 0 {
 			ev.Tenders = append(ev.Tenders, wire.Tender{Kind: "change", Amount: -s.ChangeDue})
@@ -695,14 +706,44 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 		return err
 	})
 	if err != nil {
+		l.receipts.forget()
 		return nil, fmt.Errorf("complete %s: %w", saleID, err)
 	}
+	l.receipts.commit(receiptNo)
 	delete(l.carts, saleID)
 	if l.cfg.OnCommit != nil {
 		l.cfg.OnCommit()
 	}
 	s.PrintState = "queued"
 	return s, nil
+}
+
+// storedTender is a tender as sales.tenders stores it (the sale_tenders
+// view reads kind, amount and ref; migration 0006).
+type storedTender struct {
+	Kind   string `json:"kind"`
+	Amount int64  `json:"amount"`
+	Ref    string `json:"ref"`
+}
+
+// tendersJSON is a completing sale's tenders for sales.tenders. It checks
+// what the sale_tenders table's CHECKs did: a known kind and a positive
+// amount.
+func tendersJSON(ts []Tender) (string, error) {
+	out := make([]storedTender, 0, len(ts))
+	for _, t := range ts {
+		switch t.Kind {
+		case TenderCash, TenderCard, TenderWallet, TenderPoints, TenderOnline:
+		default:
+			return "", fmt.Errorf("tender: kind %q is not cash, card, wallet, points or online", t.Kind)
+		}
+		if t.Amount <= 0 {
+			return "", fmt.Errorf("tender %s: %w (got %d)", t.Kind, ErrBadAmount, t.Amount)
+		}
+		out = append(out, storedTender{Kind: t.Kind, Amount: t.Amount, Ref: t.Ref})
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
 }
 
 // writeLines inserts a completing sale's live lines and takes them off

@@ -36,9 +36,10 @@ func createAtVersion(t *testing.T, path string, v int) *sql.DB {
 
 // TestMigration6UpgradesASchema4Terminal upgrades a file written by the
 // schema-4 code: an outbox with AUTOINCREMENT, an acked prefix, a dead
-// letter, a pruned tail and no acked cursor yet, and a print queue with
-// queued, printed and failed jobs. Nothing is lost, seq carries on where
-// AUTOINCREMENT left it, and the queue reads as before.
+// letter, a pruned tail and no acked cursor yet; a print queue with
+// queued, printed and failed jobs; sales with tenders. Nothing is lost, seq
+// carries on where AUTOINCREMENT left it, and the queue and the tenders
+// read as before.
 func TestMigration6UpgradesASchema4Terminal(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "pos.db")
@@ -69,6 +70,14 @@ func TestMigration6UpgradesASchema4Terminal(t *testing.T) {
 			j.id, j.kind, j.state, at, at)
 		require.NoError(t, err)
 	}
+	// A completed sale paid by card and cash, one with no tender (a sale
+	// discounted to zero) and a suspended one.
+	_, err = raw.Exec(`INSERT INTO sales(id, state, receipt, cashier, created_at) VALUES
+		('sale-1', 'completed', 'T1-000001', '1001', ?), ('sale-0', 'completed', 'T1-000002', '1001', ?), ('sale-s', 'suspended', NULL, '1001', ?)`, now, now, now)
+	require.NoError(t, err)
+	_, err = raw.Exec(`INSERT INTO sale_tenders(sale_id, seq, kind, amount, ref) VALUES
+		('sale-1', 2, 'cash', 500, ''), ('sale-1', 1, 'card', 1200, 'AUTH-77')`)
+	require.NoError(t, err)
 	require.NoError(t, raw.Close())
 
 	db, err := Open(ctx, path, Options{})
@@ -144,6 +153,32 @@ func TestMigration6UpgradesASchema4Terminal(t *testing.T) {
 	require.Equal(t, []job{{"job-failed", "failed", 2}, {"job-printed", "printed", 2}}, read("SELECT id, state, attempts FROM print_history ORDER BY id"))
 	require.Equal(t, []job{{"job-failed", "failed", 2}, {"job-printed", "printed", 2}, {"job-q1", "queued", 2}, {"job-q2", "queued", 2}},
 		read("SELECT id, state, attempts FROM print_jobs ORDER BY id"))
+	// Tenders: in their sale's row now, read through the sale_tenders view
+	// as from the table, in seq order.
+	type tender struct {
+		sale   string
+		seq    int
+		kind   string
+		amount int64
+		ref    string
+	}
+	var ts []tender
+	rs, err := db.Read.Query("SELECT sale_id, seq, kind, amount, ref FROM sale_tenders ORDER BY sale_id, seq")
+	require.NoError(t, err)
+	for rs.Next() {
+		var tn tender
+		require.NoError(t, rs.Scan(&tn.sale, &tn.seq, &tn.kind, &tn.amount, &tn.ref))
+		ts = append(ts, tn)
+	}
+	require.NoError(t, rs.Err())
+	rs.Close()
+	require.Equal(t, []tender{{"sale-1", 1, "card", 1200, "AUTH-77"}, {"sale-1", 2, "cash", 500, ""}}, ts)
+	var kind string
+	require.NoError(t, db.Read.QueryRow("SELECT type FROM sqlite_master WHERE name = 'sale_tenders'").Scan(&kind))
+	require.Equal(t, "view", kind)
+	_, err = db.Write.Exec("UPDATE sales SET tenders = '{}' WHERE id = 'sale-0'")
+	require.ErrorContains(t, err, "CHECK constraint failed", "tenders are a JSON array")
+
 	var ck string
 	require.NoError(t, db.Read.QueryRow("PRAGMA integrity_check").Scan(&ck))
 	require.Equal(t, "ok", ck)
