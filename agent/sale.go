@@ -599,24 +599,27 @@ func nullStr(s string) any {
 // transaction. Completing the same sale again (a double click, a retried
 // request) returns the same sale and receipt; key, if given, is an
 // idempotency key that must not have completed another sale.
-func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, error) {
+//
+// The key is looked up only when the cart is gone (a retry after the sale
+// completed) or when completing fails, the sale's own insert included
+// (the unique index on complete_key refuses a used key and the transaction
+// rolls back): a first completion, nearly every one, skips the look-up on
+// the read pool. A used key wins over any other error, as before.
+func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (done *Sale, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if key != "" {
-		var other string
-		err := l.db.Read.QueryRowContext(ctx, "SELECT id FROM sales WHERE complete_key = ?", key).Scan(&other)
-		if err == nil {
-			if other != saleID {
-				return nil, fmt.Errorf("complete %s: %w", saleID, ErrDuplicateKey)
+	defer func() {
+		if err != nil {
+			if d, kerr, used := l.completedByKey(ctx, saleID, key); used {
+				done, err = d, kerr
 			}
-			return l.getStored(ctx, saleID)
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return nil, err
-		}
-	}
+	}()
 	s, ok := l.carts[saleID]
 	if !ok {
+		if done, err, used := l.completedByKey(ctx, saleID, key); used {
+			return done, err
+		}
 		done, err := l.getStored(ctx, saleID)
 		if err == nil && (done.State == StateCompleted || done.State == StateVoided) {
 			return done, nil
@@ -716,6 +719,27 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 	}
 	s.PrintState = "queued"
 	return s, nil
+}
+
+// completedByKey answers a completion whose idempotency key is already
+// used: the same sale again returns it as recorded, another sale is
+// refused. used is false when no sale has the key.
+func (l *Ledger) completedByKey(ctx context.Context, saleID, key string) (done *Sale, err error, used bool) {
+	if key == "" {
+		return nil, nil, false
+	}
+	var other string
+	err = l.db.Read.QueryRowContext(ctx, "SELECT id FROM sales WHERE complete_key = ?", key).Scan(&other)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil, false
+	case err != nil:
+		return nil, fmt.Errorf("complete %s: %w", saleID, err), true
+	case other != saleID:
+		return nil, fmt.Errorf("complete %s: %w", saleID, ErrDuplicateKey), true
+	}
+	done, err = l.getStored(ctx, saleID)
+	return done, err, true
 }
 
 // storedTender is a tender as sales.tenders stores it (the sale_tenders
