@@ -610,14 +610,14 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (done *Sa
 	defer l.mu.Unlock()
 	defer func() {
 		if err != nil {
-			if d, kerr, used := l.completedByKey(ctx, saleID, key); used {
+			if d, used, kerr := l.completedByKey(ctx, saleID, key); used {
 				done, err = d, kerr
 			}
 		}
 	}()
 	s, ok := l.carts[saleID]
 	if !ok {
-		if done, err, used := l.completedByKey(ctx, saleID, key); used {
+		if done, used, err := l.completedByKey(ctx, saleID, key); used {
 			return done, err
 		}
 		done, err := l.getStored(ctx, saleID)
@@ -724,22 +724,22 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (done *Sa
 // completedByKey answers a completion whose idempotency key is already
 // used: the same sale again returns it as recorded, another sale is
 // refused. used is false when no sale has the key.
-func (l *Ledger) completedByKey(ctx context.Context, saleID, key string) (done *Sale, err error, used bool) {
+func (l *Ledger) completedByKey(ctx context.Context, saleID, key string) (done *Sale, used bool, err error) {
 	if key == "" {
-		return nil, nil, false
+		return nil, false, nil
 	}
 	var other string
 	err = l.db.Read.QueryRowContext(ctx, "SELECT id FROM sales WHERE complete_key = ?", key).Scan(&other)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, nil, false
+		return nil, false, nil
 	case err != nil:
-		return nil, fmt.Errorf("complete %s: %w", saleID, err), true
+		return nil, true, fmt.Errorf("complete %s: %w", saleID, err)
 	case other != saleID:
-		return nil, fmt.Errorf("complete %s: %w", saleID, ErrDuplicateKey), true
+		return nil, true, fmt.Errorf("complete %s: %w", saleID, ErrDuplicateKey)
 	}
 	done, err = l.getStored(ctx, saleID)
-	return done, err, true
+	return done, true, err
 }
 
 // storedTender is a tender as sales.tenders stores it (the sale_tenders
