@@ -96,6 +96,8 @@ type Ledger struct {
 	carts map[string]*Sale // open carts by sale id
 
 	stmts *stmts
+	// receipts hands out receipt numbers (receiptno.go); guarded by mu.
+	receipts receiptSeq
 
 	shiftMu    sync.Mutex
 	shiftID    string
@@ -141,7 +143,8 @@ func NewLedger(db *localdb.DB, cfg LedgerConfig) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new ledger: %w", err)
 	}
-	l := &Ledger{db: db, cfg: cfg, parser: p, log: cfg.Logger.With("store", cfg.Store, "terminal", cfg.Terminal), carts: map[string]*Sale{}}
+	l := &Ledger{db: db, cfg: cfg, parser: p, log: cfg.Logger.With("store", cfg.Store, "terminal", cfg.Terminal), carts: map[string]*Sale{},
+		receipts: receiptSeq{terminal: cfg.Terminal}}
 	if l.stmts, err = prepare(context.Background(), db.Write, db.Read); err != nil {
 		return nil, fmt.Errorf("new ledger: %w", err)
 	}
@@ -174,11 +177,11 @@ func (l *Ledger) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // once on the single write connection: modernc's prepare costs more than
 // the statement itself.
 type stmts struct {
-	insSale, nextReceipt, insPrint, insRedeem *sql.Stmt
-	// insLines[n], insTenders[n] and updStock[n] write n rows in one
-	// statement (n = 1..maxRows): a sale's lines are one round trip, not
-	// one per line.
-	insLines, insTenders, updStock [maxRows + 1]*sql.Stmt
+	insSale, insPrint, insRedeem *sql.Stmt
+	// insLines[n] and updStock[n] write n rows in one statement
+	// (n = 1..maxRows): a sale's lines are one round trip, not one per
+	// line.
+	insLines, updStock [maxRows + 1]*sql.Stmt
 	// productBySKU, productByCode and productByPLU run on the read pool.
 	productBySKU, productByCode, productByPLU *sql.Stmt
 }
@@ -197,14 +200,13 @@ func prepare(ctx context.Context, db, read *sql.DB) (*stmts, error) {
 		q   string
 	}{
 		{&s.insSale, `INSERT INTO sales(id, state, receipt, complete_key, cashier, member, shift_id, business_day, created_at, completed_at,
-			subtotal, discount, tax, total, paid, change_due) VALUES(?, 'completed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			subtotal, discount, tax, total, paid, change_due, tenders) VALUES(?, 'completed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET state = 'completed', receipt = excluded.receipt, complete_key = excluded.complete_key,
 			cashier = excluded.cashier, member = excluded.member, shift_id = excluded.shift_id, business_day = excluded.business_day,
 			completed_at = excluded.completed_at, subtotal = excluded.subtotal, discount = excluded.discount, tax = excluded.tax,
-			total = excluded.total, paid = excluded.paid, change_due = excluded.change_due, cart = NULL
+			total = excluded.total, paid = excluded.paid, change_due = excluded.change_due, tenders = excluded.tenders, cart = NULL
 			WHERE sales.state = 'suspended'`},
-		{&s.nextReceipt, `INSERT INTO counters(name, value) VALUES('receipt', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`},
-		{&s.insPrint, `INSERT INTO print_jobs(id, sale_id, receipt, kind, state, created_at, updated_at) VALUES(?, ?, ?, ?, 'queued', ?, ?)`},
+		{&s.insPrint, insQueueSQL},
 		{&s.insRedeem, `INSERT INTO coupon_redemptions(coupon_id, key_id, sale_id, amount, manager, outbox_seq, redeemed_at) VALUES(?, ?, ?, ?, ?, ?, ?)`},
 	} {
 		st, err := db.PrepareContext(ctx, p.q)
@@ -221,7 +223,6 @@ func prepare(ctx context.Context, db, read *sql.DB) (*stmts, error) {
 			tail string
 		}{
 			{&s.insLines[n], "INSERT INTO sale_lines(sale_id, line, sku, name, unit, qty, unit_price, gross, discount, tax, total, override_by, tax_bp) VALUES", "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", ""},
-			{&s.insTenders[n], "INSERT INTO sale_tenders(sale_id, seq, kind, amount, ref) VALUES", "(?, ?, ?, ?, ?)", ""},
 			{&s.updStock[n], "INSERT INTO inventory(sku, on_hand) VALUES", "(?, ?)", " ON CONFLICT(sku) DO UPDATE SET on_hand = inventory.on_hand + excluded.on_hand RETURNING sku, on_hand"},
 		} {
 			q := p.head + strings.Repeat(p.row+", ", n-1) + p.row + p.tail
@@ -252,10 +253,10 @@ func prepare(ctx context.Context, db, read *sql.DB) (*stmts, error) {
 // Close releases the prepared statements.
 func (l *Ledger) Close() error {
 	var errs []error
-	all := []*sql.Stmt{l.stmts.insSale, l.stmts.nextReceipt, l.stmts.insPrint, l.stmts.insRedeem,
+	all := []*sql.Stmt{l.stmts.insSale, l.stmts.insPrint, l.stmts.insRedeem,
 		l.stmts.productBySKU, l.stmts.productByCode, l.stmts.productByPLU}
 	for n := 1; n <= maxRows; n++ {
-		all = append(all, l.stmts.insLines[n], l.stmts.insTenders[n], l.stmts.updStock[n])
+		all = append(all, l.stmts.insLines[n], l.stmts.updStock[n])
 	}
 	for _, st := range all {
 		if st != nil {

@@ -616,24 +616,27 @@ func nullStr(s string) any {
 // transaction. Completing the same sale again (a double click, a retried
 // request) returns the same sale and receipt; key, if given, is an
 // idempotency key that must not have completed another sale.
-func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, error) {
+//
+// The key is looked up only when the cart is gone (a retry after the sale
+// completed) or when completing fails, the sale's own insert included
+// (the unique index on complete_key refuses a used key and the transaction
+// rolls back): a first completion, nearly every one, skips the look-up on
+// the read pool. A used key wins over any other error, as before.
+func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (done *Sale, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if key != "" {
-		var other string
-		err := l.db.Read.QueryRowContext(ctx, "SELECT id FROM sales WHERE complete_key = ?", key).Scan(&other)
-		if err == nil {
-			if other != saleID {
-				return nil, fmt.Errorf("complete %s: %w", saleID, ErrDuplicateKey)
+	defer func() {
+		if err != nil {
+			if d, used, kerr := l.completedByKey(ctx, saleID, key); used {
+				done, err = d, kerr
 			}
-			return l.getStored(ctx, saleID)
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return nil, err
-		}
-	}
+	}()
 	s, ok := l.carts[saleID]
 	if !ok {
+		if done, used, err := l.completedByKey(ctx, saleID, key); used {
+			return done, err
+		}
 		done, err := l.getStored(ctx, saleID)
 		if err == nil && (done.State == StateCompleted || done.State == StateVoided) {
 			return done, nil
@@ -655,15 +658,31 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 	if s.ShiftID == "" {
 		s.ShiftID, _ = l.openShiftID(ctx)
 	}
+	tenders, err := tendersJSON(s.Tenders)
+	if err != nil {
+		return nil, fmt.Errorf("complete %s: %w", saleID, err)
+	}
+	var receiptNo int64
 	err = l.db.WriteTx(ctx, func(tx *sql.Tx) error {
 		st := func(p *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, p) }
-		var n int64
-		if err := st(l.stmts.nextReceipt).QueryRowContext(ctx).Scan(&n); err != nil {
-			return err
+		insert := func() (sql.Result, error) {
+			n, err := l.receipts.next(ctx, tx)
+			if err != nil {
+				return nil, err
+			}
+			receiptNo = n
+			s.Receipt = l.receipts.text(receiptNo)
+			return st(l.stmts.insSale).ExecContext(ctx, s.ID, s.Receipt, nullStr(key), s.Cashier, nullStr(s.Member), nullStr(s.ShiftID),
+				s.BusinessDay, s.CreatedAt, now, s.Subtotal, s.Discount, s.Tax, s.Total, s.Paid, s.ChangeDue, tenders)
 		}
-		s.Receipt = fmt.Sprintf("%s-%06d", l.cfg.Terminal, n)
-		res, err := st(l.stmts.insSale).ExecContext(ctx, s.ID, s.Receipt, nullStr(key), s.Cashier, nullStr(s.Member), nullStr(s.ShiftID),
-			s.BusinessDay, s.CreatedAt, now, s.Subtotal, s.Discount, s.Tax, s.Total, s.Paid, s.ChangeDue)
+		res, err := insert()
+		if receiptTaken(err) {
+			// Another writer on this file issued the number: read the
+			// numbers back and take the next one (the failed statement
+			// alone was rolled back).
+			l.receipts.forget()
+			res, err = insert()
+		}
 		if err != nil {
 			return err
 		}
@@ -675,13 +694,8 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 		if err := l.writeLines(ctx, tx, s, &ev); err != nil {
 			return err
 		}
-		args := make([]any, 0, 5*len(s.Tenders))
-		for i, t := range s.Tenders {
-			args = append(args, s.ID, i+1, t.Kind, t.Amount, t.Ref)
+		for _, t := range s.Tenders {
 			ev.Tenders = append(ev.Tenders, wire.Tender{Kind: t.Kind, Amount: t.Amount, Ref: t.Ref})
-		}
-		if err := execChunks(ctx, tx, l.stmts.insTenders[:], args, 5); err != nil {
-			return fmt.Errorf("tenders: %w", err)
 		}
 		if s.ChangeDue > 0 {
 			ev.Tenders = append(ev.Tenders, wire.Tender{Kind: "change", Amount: -s.ChangeDue})
@@ -725,14 +739,65 @@ func (l *Ledger) CompleteSale(ctx context.Context, saleID, key string) (*Sale, e
 		return err
 	})
 	if err != nil {
+		l.receipts.forget()
 		return nil, fmt.Errorf("complete %s: %w", saleID, err)
 	}
+	l.receipts.commit(receiptNo)
 	delete(l.carts, saleID)
 	if l.cfg.OnCommit != nil {
 		l.cfg.OnCommit()
 	}
 	s.PrintState = "queued"
 	return s, nil
+}
+
+// completedByKey answers a completion whose idempotency key is already
+// used: the same sale again returns it as recorded, another sale is
+// refused. used is false when no sale has the key.
+func (l *Ledger) completedByKey(ctx context.Context, saleID, key string) (done *Sale, used bool, err error) {
+	if key == "" {
+		return nil, false, nil
+	}
+	var other string
+	err = l.db.Read.QueryRowContext(ctx, "SELECT id FROM sales WHERE complete_key = ?", key).Scan(&other)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, true, fmt.Errorf("complete %s: %w", saleID, err)
+	case other != saleID:
+		return nil, true, fmt.Errorf("complete %s: %w", saleID, ErrDuplicateKey)
+	}
+	done, err = l.getStored(ctx, saleID)
+	return done, true, err
+}
+
+// storedTender is a tender as sales.tenders stores it (the sale_tenders
+// view reads kind, amount and ref; migration 0006).
+type storedTender struct {
+	Kind   string `json:"kind"`
+	Amount int64  `json:"amount"`
+	Ref    string `json:"ref"`
+}
+
+// tendersJSON is a completing sale's tenders for sales.tenders. It checks
+// what the sale_tenders table's CHECKs did: a known kind and a positive
+// amount.
+func tendersJSON(ts []Tender) (string, error) {
+	out := make([]storedTender, 0, len(ts))
+	for _, t := range ts {
+		switch t.Kind {
+		case TenderCash, TenderCard, TenderWallet, TenderPoints, TenderOnline:
+		default:
+			return "", fmt.Errorf("tender: kind %q is not cash, card, wallet, points or online", t.Kind)
+		}
+		if t.Amount <= 0 {
+			return "", fmt.Errorf("tender %s: %w (got %d)", t.Kind, ErrBadAmount, t.Amount)
+		}
+		out = append(out, storedTender{Kind: t.Kind, Amount: t.Amount, Ref: t.Ref})
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
 }
 
 // writeLines inserts a completing sale's live lines and takes them off

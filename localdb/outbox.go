@@ -34,22 +34,40 @@ func (db *DB) AppendEvent(ctx context.Context, tx *sql.Tx, typ string, payload a
 	return appendEvent(ctx, tx, db.appendStmt, typ, payload, at)
 }
 
-const appendSQL = "INSERT INTO outbox(id, type, payload, created_at) VALUES(?, ?, ?, ?) RETURNING seq"
+// appendSQL gives the event the next seq: one above both the highest row
+// and the floor (meta outbox_floor, the highest seq ever handed out or
+// raised to; see raiseSequence). It runs in the single writer's IMMEDIATE
+// transaction, so no other insert can take the same seq, and a rolled-back
+// transaction takes none: seq stays monotonic and gapless. (AUTOINCREMENT
+// did the same but wrote the sqlite_sequence page on every insert, one more
+// page per sale commit.) Both look-ups are one b-tree seek each.
+const appendSQL = `INSERT INTO outbox(seq, id, type, payload, created_at) VALUES(
+	1 + MAX(COALESCE((SELECT MAX(seq) FROM outbox), 0), ` + floorSQL + `), ?, ?, ?, ?)`
+
+// floorSQL and ackedSQL read the sequence floor and the acked cursor.
+const (
+	floorSQL = `COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox_floor'), 0)`
+	ackedSQL = `COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'acked_seq'), 0)`
+)
 
 func appendEvent(ctx context.Context, tx *sql.Tx, st *sql.Stmt, typ string, payload any, at time.Time) (Event, error) {
 	var raw []byte
+	given := true // bytes from the caller, to check
 	switch p := payload.(type) {
 	case json.RawMessage:
 		raw = p
 	case []byte:
 		raw = p
 	default:
+		// json.Marshal's output is valid JSON (it checks what MarshalJSON
+		// methods return): checking it again cost the sale commit a pass.
+		given = false
 		var err error
 		if raw, err = json.Marshal(payload); err != nil {
 			return Event{}, fmt.Errorf("append %s event: %w", typ, err)
 		}
 	}
-	if !json.Valid(raw) {
+	if given && !json.Valid(raw) {
 		return Event{}, fmt.Errorf("append %s event: payload is not valid JSON", typ)
 	}
 	id, err := uuid.NewV7()
@@ -57,13 +75,18 @@ func appendEvent(ctx context.Context, tx *sql.Tx, st *sql.Stmt, typ string, payl
 		return Event{}, fmt.Errorf("append %s event: %w", typ, err)
 	}
 	ev := Event{ID: id.String(), Type: typ, Payload: raw, CreatedAt: at.UTC()}
-	var row *sql.Row
+	// seq is the rowid, so the insert's last rowid is the seq it chose: an
+	// Exec, cheaper in database/sql and the driver than reading a row back.
+	var res sql.Result
 	if st != nil {
-		row = tx.StmtContext(ctx, st).QueryRowContext(ctx, ev.ID, typ, string(raw), ev.CreatedAt)
+		res, err = tx.StmtContext(ctx, st).ExecContext(ctx, ev.ID, typ, string(raw), ev.CreatedAt)
 	} else {
-		row = tx.QueryRowContext(ctx, appendSQL, ev.ID, typ, string(raw), ev.CreatedAt)
+		res, err = tx.ExecContext(ctx, appendSQL, ev.ID, typ, string(raw), ev.CreatedAt)
 	}
-	if err := row.Scan(&ev.Seq); err != nil {
+	if err == nil {
+		ev.Seq, err = res.LastInsertId()
+	}
+	if err != nil {
 		return Event{}, fmt.Errorf("append %s event: %w", typ, err)
 	}
 	return ev, nil
@@ -72,9 +95,14 @@ func appendEvent(ctx context.Context, tx *sql.Tx, st *sql.Stmt, typ string, payl
 // NextEvents returns up to maxCount unacked events with seq above afterSeq,
 // in seq order, stopping before the total payload would pass maxBytes (but
 // always returning at least one event if there is one).
+//
+// Every unacked row lies above the acked cursor (acks are a prefix, see
+// AckThrough), so the read starts there by primary key; only dead letters
+// above the cursor are stepped over. No index of unacked rows is kept: it
+// was one more page written by every sale.
 func (db *DB) NextEvents(ctx context.Context, afterSeq int64, maxCount, maxBytes int) ([]Event, error) {
 	rows, err := db.Read.QueryContext(ctx,
-		"SELECT seq, id, type, payload, created_at FROM outbox WHERE acked = 0 AND seq > ? ORDER BY seq LIMIT ?",
+		"SELECT seq, id, type, payload, created_at FROM outbox WHERE seq > MAX(?, "+ackedSQL+") AND acked = 0 ORDER BY seq LIMIT ?",
 		afterSeq, maxCount)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
@@ -107,10 +135,15 @@ func (db *DB) NextEvents(ctx context.Context, afterSeq int64, maxCount, maxBytes
 // the last seq this database wrote (a terminal restored from an older
 // backup), the sequence jumps past it so new events never reuse a seq HQ
 // already holds.
+//
+// It keeps the invariant the queue is read by: every row with acked = 0
+// has seq > meta acked_seq. The rows it acks and the cursor move in one
+// transaction; the cursor only rises; the floor is raised with it, so a
+// later event's seq is above the cursor; Rebase only moves rows up.
 func (db *DB) AckThrough(ctx context.Context, through int64) (int64, error) {
 	var n int64
 	err := db.WriteTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE outbox SET acked = 1, acked_at = ? WHERE acked = 0 AND seq <= ?",
+		res, err := tx.ExecContext(ctx, "UPDATE outbox SET acked = 1, acked_at = ? WHERE seq > "+ackedSQL+" AND seq <= ? AND acked = 0",
 			time.Now().UTC(), through)
 		if err != nil {
 			return err
@@ -130,22 +163,15 @@ func (db *DB) AckThrough(ctx context.Context, through int64) (int64, error) {
 	return n, nil
 }
 
-// raiseSequence makes the next seq at least floor+1.
+// raiseSequence makes the next seq at least floor+1 (meta outbox_floor
+// only rises). A no-op raise writes nothing.
 func raiseSequence(ctx context.Context, tx *sql.Tx, floor int64) error {
-	res, err := tx.ExecContext(ctx, "UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox' AND seq < ?", floor, floor)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n > 0 {
+	if floor <= 0 {
 		return nil
 	}
-	var exists int
-	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'outbox'").Scan(&exists); err != nil {
-		return err
-	}
-	if exists == 0 && floor > 0 {
-		_, err = tx.ExecContext(ctx, "INSERT INTO sqlite_sequence(name, seq) VALUES('outbox', ?)", floor)
-	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES('outbox_floor', ?)
+		ON CONFLICT(key) DO UPDATE SET value = excluded.value
+		WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)`, strconv.FormatInt(floor, 10))
 	return err
 }
 
@@ -158,7 +184,7 @@ func (db *DB) Rebase(ctx context.Context, after int64) (int64, error) {
 	var shift int64
 	err := db.WriteTx(ctx, func(tx *sql.Tx) error {
 		var minSeq sql.NullInt64
-		if err := tx.QueryRowContext(ctx, "SELECT MIN(seq) FROM outbox WHERE acked = 0").Scan(&minSeq); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT (SELECT seq FROM outbox WHERE seq > "+ackedSQL+" AND acked = 0 ORDER BY seq LIMIT 1)").Scan(&minSeq); err != nil {
 			return err
 		}
 		if minSeq.Valid && minSeq.Int64 <= after {
@@ -202,10 +228,19 @@ func (db *DB) Reject(ctx context.Context, seq int64, reason string) error {
 }
 
 // PruneAcked deletes acked (not rejected) events acked before cutoff and
-// returns how many went. The AUTOINCREMENT counter keeps seq monotonic.
+// returns how many went. The floor is raised to the highest seq first, in
+// the same transaction, so deleting the newest rows never lets a seq be
+// handed out again.
 func (db *DB) PruneAcked(ctx context.Context, cutoff time.Time) (int64, error) {
 	var n int64
 	err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+		var maxSeq sql.NullInt64
+		if err := tx.QueryRowContext(ctx, "SELECT MAX(seq) FROM outbox").Scan(&maxSeq); err != nil {
+			return err
+		}
+		if err := raiseSequence(ctx, tx, maxSeq.Int64); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, "DELETE FROM outbox WHERE acked = 1 AND rejected IS NULL AND acked_at < ?", cutoff.UTC())
 		if err != nil {
 			return err
@@ -242,11 +277,11 @@ func (db *DB) OutboxState(ctx context.Context) (OutboxState, error) {
 	// row is unacked except the rejected ones among them.
 	var maxRow sql.NullInt64
 	var rejectedAbove int64
-	err := db.Read.QueryRowContext(ctx, `WITH f(first) AS (SELECT MIN(seq) FROM outbox WHERE acked = 0)
+	err := db.Read.QueryRowContext(ctx, `WITH f(first) AS (SELECT (SELECT seq FROM outbox WHERE seq > `+ackedSQL+` AND acked = 0 ORDER BY seq LIMIT 1))
 		SELECT
 		(SELECT first FROM f),
 		(SELECT MAX(seq) FROM outbox),
-		(SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)),
+		MAX(COALESCE((SELECT MAX(seq) FROM outbox), 0), `+floorSQL+`),
 		(SELECT value FROM meta WHERE key = 'acked_seq'),
 		(SELECT created_at FROM outbox WHERE seq = (SELECT first FROM f)),
 		(SELECT COUNT(*) FROM outbox WHERE rejected IS NOT NULL),

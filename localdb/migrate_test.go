@@ -1,0 +1,185 @@
+package localdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// createAtVersion makes a database at path that stops at schema version v,
+// the way a terminal running an older edgepos left it.
+func createAtVersion(t *testing.T, path string, v int) *sql.DB {
+	t.Helper()
+	ms, err := Migrations()
+	require.NoError(t, err)
+	raw, err := sql.Open("sqlite", dsn(path, Options{BusyTimeout: 5 * time.Second, Synchronous: "FULL"}, true))
+	require.NoError(t, err)
+	raw.SetMaxOpenConns(1)
+	t.Cleanup(func() { raw.Close() })
+	_, err = raw.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)`)
+	require.NoError(t, err)
+	for _, m := range ms[:v] {
+		_, err := raw.Exec(m.SQL)
+		require.NoError(t, err, "migration %d", m.Version)
+		_, err = raw.Exec("INSERT INTO schema_migrations(version, name, applied_at) VALUES(?, ?, ?)", m.Version, m.Name, time.Now().UTC())
+		require.NoError(t, err)
+	}
+	_, err = raw.Exec("INSERT INTO meta(key, value) VALUES('db_id', 'old-terminal')")
+	require.NoError(t, err)
+	return raw
+}
+
+// TestMigration6UpgradesASchema4Terminal upgrades a file written by the
+// schema-4 code: an outbox with AUTOINCREMENT, an acked prefix, a dead
+// letter, a pruned tail and no acked cursor yet; a print queue with
+// queued, printed and failed jobs; sales with tenders. Nothing is lost, seq
+// carries on where AUTOINCREMENT left it, and the queue and the tenders
+// read as before.
+func TestMigration6UpgradesASchema4Terminal(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pos.db")
+	raw := createAtVersion(t, path, 4)
+	now := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	for i := 1; i <= 12; i++ {
+		_, err := raw.Exec("INSERT INTO outbox(id, type, payload, created_at) VALUES(?, 'sale.completed', ?, ?)",
+			fmt.Sprintf("ev-%d", i), fmt.Sprintf(`{"i":%d}`, i), now.Add(time.Duration(i)*time.Second))
+		require.NoError(t, err)
+	}
+	// HQ acked 1-4 (before the acked cursor existed) and refused 6 for
+	// good; 1 was pruned, and 11 and 12 are gone too (a restored file whose
+	// tail only AUTOINCREMENT remembers).
+	_, err := raw.Exec("UPDATE outbox SET acked = 1, acked_at = ? WHERE seq <= 4", now)
+	require.NoError(t, err)
+	_, err = raw.Exec("UPDATE outbox SET acked = 1, acked_at = ?, rejected = 'bad' WHERE seq = 6", now)
+	require.NoError(t, err)
+	_, err = raw.Exec("DELETE FROM outbox WHERE seq IN (1, 11, 12)")
+	require.NoError(t, err)
+	for _, j := range []struct{ id, state, kind string }{
+		{"job-printed", "printed", "receipt"}, {"job-q2", "queued", "copy"}, {"job-failed", "failed", "report"}, {"job-q1", "queued", "receipt"},
+	} {
+		at := now
+		if j.id == "job-q2" {
+			at = now.Add(time.Minute) // queued after job-q1
+		}
+		_, err := raw.Exec("INSERT INTO print_jobs(id, sale_id, receipt, kind, state, attempts, created_at, updated_at) VALUES(?, 'sale-1', 'T1-000001', ?, ?, 2, ?, ?)",
+			j.id, j.kind, j.state, at, at)
+		require.NoError(t, err)
+	}
+	// A completed sale paid by card and cash, one with no tender (a sale
+	// discounted to zero) and a suspended one.
+	_, err = raw.Exec(`INSERT INTO sales(id, state, receipt, cashier, created_at) VALUES
+		('sale-1', 'completed', 'T1-000001', '1001', ?), ('sale-0', 'completed', 'T1-000002', '1001', ?), ('sale-s', 'suspended', NULL, '1001', ?)`, now, now, now)
+	require.NoError(t, err)
+	_, err = raw.Exec(`INSERT INTO sale_tenders(sale_id, seq, kind, amount, ref) VALUES
+		('sale-1', 2, 'cash', 500, ''), ('sale-1', 1, 'card', 1200, 'AUTH-77')`)
+	require.NoError(t, err)
+	require.NoError(t, raw.Close())
+
+	db, err := Open(ctx, path, Options{})
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	ms, _ := Migrations()
+	require.Equal(t, len(ms), db.SchemaVersion())
+	require.Equal(t, "old-terminal", db.ID(), "identity kept")
+
+	// Outbox: same rows, no AUTOINCREMENT left, the cursor where the acked
+	// prefix ends, the floor where AUTOINCREMENT was.
+	var autoinc, unackedIdx int
+	require.NoError(t, db.Read.QueryRow("SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox' AND sql LIKE '%AUTOINCREMENT%'").Scan(&autoinc))
+	require.NoError(t, db.Read.QueryRow("SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox_unacked'").Scan(&unackedIdx))
+	require.Zero(t, autoinc)
+	require.Zero(t, unackedIdx)
+	var rows, rejected int
+	require.NoError(t, db.Read.QueryRow("SELECT COUNT(*), COUNT(rejected) FROM outbox").Scan(&rows, &rejected))
+	require.Equal(t, 9, rows)
+	require.Equal(t, 1, rejected)
+	cur, ok, err := db.Meta(ctx, "acked_seq")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "4", cur)
+
+	evs, err := db.NextEvents(ctx, 0, 100, 0)
+	require.NoError(t, err)
+	var seqs []int64
+	for _, e := range evs {
+		seqs = append(seqs, e.Seq)
+	}
+	require.Equal(t, []int64{5, 7, 8, 9, 10}, seqs)
+	st, err := db.OutboxState(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 5, st.Backlog)
+	require.EqualValues(t, 5, st.FirstUnacked)
+	require.EqualValues(t, 4, st.AckedSeq)
+	require.EqualValues(t, 12, st.LastSeq, "the pruned tail still counts")
+	require.EqualValues(t, 1, st.Rejected)
+	require.Equal(t, now.Add(5*time.Second), st.OldestUnacked)
+
+	next := appendN(t, db, 2)
+	require.EqualValues(t, 13, next[0].Seq, "seq carries on above what AUTOINCREMENT handed out")
+	require.EqualValues(t, 14, next[1].Seq)
+	n, err := db.AckThrough(ctx, 14)
+	require.NoError(t, err)
+	require.EqualValues(t, 7, n)
+	st, err = db.OutboxState(ctx)
+	require.NoError(t, err)
+	require.Zero(t, st.Backlog)
+	require.EqualValues(t, 14, st.AckedSeq)
+
+	// Print queue: pending jobs in queue order, done ones in the history,
+	// and the print_jobs view shows all four as the table did.
+	type job struct {
+		id, state string
+		attempts  int
+	}
+	read := func(q string) []job {
+		rs, err := db.Read.Query(q)
+		require.NoError(t, err)
+		defer rs.Close()
+		var out []job
+		for rs.Next() {
+			var j job
+			require.NoError(t, rs.Scan(&j.id, &j.state, &j.attempts))
+			out = append(out, j)
+		}
+		require.NoError(t, rs.Err())
+		return out
+	}
+	require.Equal(t, []job{{"job-q1", "queued", 2}, {"job-q2", "queued", 2}}, read("SELECT id, 'queued', attempts FROM print_queue ORDER BY pos"))
+	require.Equal(t, []job{{"job-failed", "failed", 2}, {"job-printed", "printed", 2}}, read("SELECT id, state, attempts FROM print_history ORDER BY id"))
+	require.Equal(t, []job{{"job-failed", "failed", 2}, {"job-printed", "printed", 2}, {"job-q1", "queued", 2}, {"job-q2", "queued", 2}},
+		read("SELECT id, state, attempts FROM print_jobs ORDER BY id"))
+	// Tenders: in their sale's row now, read through the sale_tenders view
+	// as from the table, in seq order.
+	type tender struct {
+		sale   string
+		seq    int
+		kind   string
+		amount int64
+		ref    string
+	}
+	var ts []tender
+	rs, err := db.Read.Query("SELECT sale_id, seq, kind, amount, ref FROM sale_tenders ORDER BY sale_id, seq")
+	require.NoError(t, err)
+	for rs.Next() {
+		var tn tender
+		require.NoError(t, rs.Scan(&tn.sale, &tn.seq, &tn.kind, &tn.amount, &tn.ref))
+		ts = append(ts, tn)
+	}
+	require.NoError(t, rs.Err())
+	rs.Close()
+	require.Equal(t, []tender{{"sale-1", 1, "card", 1200, "AUTH-77"}, {"sale-1", 2, "cash", 500, ""}}, ts)
+	var kind string
+	require.NoError(t, db.Read.QueryRow("SELECT type FROM sqlite_master WHERE name = 'sale_tenders'").Scan(&kind))
+	require.Equal(t, "view", kind)
+	_, err = db.Write.Exec("UPDATE sales SET tenders = '{}' WHERE id = 'sale-0'")
+	require.ErrorContains(t, err, "CHECK constraint failed", "tenders are a JSON array")
+
+	var ck string
+	require.NoError(t, db.Read.QueryRow("PRAGMA integrity_check").Scan(&ck))
+	require.Equal(t, "ok", ck)
+}
