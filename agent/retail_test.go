@@ -434,3 +434,46 @@ func TestOnlineOrderReturnedInStore(t *testing.T) {
 	require.NoError(t, f.db.Read.QueryRow("SELECT COUNT(*) FROM sales").Scan(&salesAfter))
 	require.Equal(t, salesBefore, salesAfter)
 }
+
+// TestRebaseKeepsUnconfirmedPointsUnconfirmed: a reinstalled terminal sells
+// before it first reaches HQ, and HQ's hello renumbers its queue above what
+// HQ already holds. The points spent stay unconfirmed (they count against
+// the cap) until HQ acks the renumbered event, and the coupon redeemed in
+// the sale still points at its event.
+func TestRebaseKeepsUnconfirmedPointsUnconfirmed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	putMember(t, f.l, wire.MemberChange{MemberID: "M1", Phone: "13800000001", Points: 100, OfflineCap: 50})
+	ackAll(t, f.db) // the member change is all this file has; nothing to confirm
+
+	s := f.sale(t, "TEA500", "MILK1L")
+	s, err := f.l.AttachMember(ctx, s.ID, "M1")
+	require.NoError(t, err)
+	s, err = f.l.ApplyCoupon(ctx, s.ID, f.coupon(t, wire.Coupon{Kind: wire.CouponAmountOff, Value: 100}), "")
+	require.NoError(t, err)
+	s, err = f.l.PayWithPoints(ctx, s.ID, 30)
+	require.NoError(t, err)
+	_, err = f.l.CompleteSale(ctx, f.pay(t, s).ID, "")
+	require.NoError(t, err)
+
+	shift, err := f.db.Rebase(ctx, 10_000)
+	require.NoError(t, err)
+	require.Positive(t, shift)
+	var saleSeq, couponSeq int64
+	require.NoError(t, f.db.Read.QueryRowContext(ctx, "SELECT outbox_seq FROM sales WHERE id = ?", s.ID).Scan(&saleSeq))
+	require.NoError(t, f.db.Read.QueryRowContext(ctx, "SELECT outbox_seq FROM coupon_redemptions WHERE sale_id = ?", s.ID).Scan(&couponSeq))
+	var saleType, couponType string
+	require.NoError(t, f.db.Read.QueryRowContext(ctx, "SELECT type FROM outbox WHERE seq = ?", saleSeq).Scan(&saleType))
+	require.NoError(t, f.db.Read.QueryRowContext(ctx, "SELECT type FROM outbox WHERE seq = ?", couponSeq).Scan(&couponType))
+	require.Equal(t, wire.EventSaleCompleted, saleType, "sales.outbox_seq follows its event")
+	require.Equal(t, wire.EventCouponRedeemed, couponType, "coupon_redemptions.outbox_seq follows its event")
+
+	// HQ acks up to where it already was: the renumbered sale is not
+	// confirmed by that, so its 30 points still use the cap.
+	_, err = f.db.AckThrough(ctx, 10_000)
+	require.NoError(t, err)
+	mp, err := f.l.MemberPoints(ctx, "M1")
+	require.NoError(t, err)
+	require.EqualValues(t, 30, mp.UnconfirmedSpent)
+	require.EqualValues(t, 20, mp.CapLeft)
+}

@@ -175,6 +175,14 @@ func raiseSequence(ctx context.Context, tx *sql.Tx, floor int64) error {
 	return err
 }
 
+// seqRefs are the ledger's columns holding an outbox seq (migrations 0002,
+// 0003, 0005), shifted by Rebase with the events they point at.
+var seqRefs = []struct{ table, column string }{
+	{"sales", "outbox_seq"},
+	{"coupon_redemptions", "outbox_seq"},
+	{"pickup_handovers", "outbox_seq"},
+}
+
 // Rebase renumbers unacked events so that all of them, and every event
 // written later, have seq above after. HQ asks for it when this database is
 // new to it but it already holds events up to after for this terminal (a
@@ -197,6 +205,14 @@ func (db *DB) Rebase(ctx context.Context, after int64) (int64, error) {
 			}
 			if _, err := tx.ExecContext(ctx, "UPDATE outbox SET seq = -seq + ? WHERE seq < 0", shift); err != nil {
 				return err
+			}
+			// Rows that remember the seq of their event (to tell what HQ
+			// has confirmed: coupon budget, points cap, hand-overs) move
+			// with it, or they would count as confirmed too early.
+			for _, ref := range seqRefs {
+				if _, err := tx.ExecContext(ctx, "UPDATE "+ref.table+" SET "+ref.column+" = "+ref.column+" + ? WHERE "+ref.column+" >= ?", shift, minSeq.Int64); err != nil {
+					return fmt.Errorf("%s.%s: %w", ref.table, ref.column, err)
+				}
 			}
 			var maxSeq int64
 			if err := tx.QueryRowContext(ctx, "SELECT MAX(seq) FROM outbox").Scan(&maxSeq); err != nil {
