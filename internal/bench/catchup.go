@@ -66,9 +66,49 @@ type CatchupResult struct {
 	BatchEvents int
 }
 
+// CatchupOptions tune CatchupWith. Zero values are the benchmark's defaults.
+type CatchupOptions struct {
+	// Events queued at the terminal before the link starts (default 100k).
+	Events int
+	// BatchEvents per batch, for the link and both raw limits (default 500).
+	BatchEvents int
+	// OpenStore opens a fresh, empty HQ store; it is called twice, with
+	// name "raw" (raw limit b) and "hq" (the service). Default: a SQLite
+	// file name+".db" in dir.
+	OpenStore func(ctx context.Context, name string) (hq.Store, error)
+	// Phase, if set, is called as each measured phase starts ("raw-publish",
+	// "raw-insert", "catchup"); the function it returns is called as the
+	// phase ends. Benchmarks use it to profile one phase alone.
+	Phase func(name string) (end func())
+}
+
 // Catchup measures a terminal catching up n queued events to an HQ on
 // SQLite over the embedded broker, and the two raw limits beside it.
 func Catchup(ctx context.Context, dir string, n, batchEvents int) (CatchupResult, error) {
+	return CatchupWith(ctx, dir, CatchupOptions{Events: n, BatchEvents: batchEvents})
+}
+
+// CatchupWith is Catchup with options: another HQ store (PostgreSQL) or a
+// hook around each measured phase.
+func CatchupWith(ctx context.Context, dir string, o CatchupOptions) (CatchupResult, error) {
+	if o.Events <= 0 {
+		o.Events = 100_000
+	}
+	if o.BatchEvents <= 0 {
+		o.BatchEvents = 500
+	}
+	if o.OpenStore == nil {
+		o.OpenStore = func(ctx context.Context, name string) (hq.Store, error) {
+			return sqlitestore.Open(ctx, filepath.Join(dir, name+".db"), sqlitestore.Options{})
+		}
+	}
+	phase := func(name string) func() {
+		if o.Phase == nil {
+			return func() {}
+		}
+		return o.Phase(name)
+	}
+	n, batchEvents := o.Events, o.BatchEvents
 	res := CatchupResult{Events: n, BatchEvents: batchEvents}
 	const store, terminal = "S001", "T1"
 	db, err := localdb.Open(ctx, filepath.Join(dir, "pos.db"), localdb.Options{})
@@ -109,27 +149,33 @@ func Catchup(ctx context.Context, dir string, n, batchEvents int) (CatchupResult
 	}
 	defer broker.Close()
 
-	if res.RawPublish, err = RawPublish(ctx, broker.URL(), "bench/raw", payloads, 4); err != nil {
-		return res, err
-	}
-
-	raw, err := sqlitestore.Open(ctx, filepath.Join(dir, "raw-hq.db"), sqlitestore.Options{})
+	end := phase("raw-publish")
+	res.RawPublish, err = RawPublish(ctx, broker.URL(), "bench/raw", payloads, 4)
+	end()
 	if err != nil {
 		return res, err
 	}
+
+	raw, err := o.OpenStore(ctx, "raw")
+	if err != nil {
+		return res, err
+	}
+	end = phase("raw-insert")
 	start := time.Now()
 	for _, b := range batches {
 		if _, err := raw.IngestBatch(ctx, b, nil, time.Now().UTC()); err != nil {
+			end()
 			raw.Close(ctx)
 			return res, err
 		}
 	}
 	res.RawInsert = time.Since(start)
+	end()
 	raw.Close(ctx)
 
 	svc := hq.New(hq.Options{
 		OpenStore: func(ctx context.Context) (hq.Store, error) {
-			return sqlitestore.Open(ctx, filepath.Join(dir, "hq.db"), sqlitestore.Options{})
+			return o.OpenStore(ctx, "hq")
 		},
 		DataDir:  filepath.Join(dir, "hq"),
 		Broker:   broker.URL(),
@@ -142,6 +188,8 @@ func Catchup(ctx context.Context, dir string, n, batchEvents int) (CatchupResult
 
 	l := link.New(db, link.Options{Store: store, Terminal: terminal, Broker: broker.URL(),
 		BatchEvents: batchEvents, BatchBytes: 4 << 20, Window: 8, Poll: 5 * time.Millisecond})
+	end = phase("catchup")
+	defer func() { end() }() // on an error return; the normal path ends it at once
 	start = time.Now()
 	if err := l.Open(ctx); err != nil {
 		return res, err
@@ -166,6 +214,8 @@ func Catchup(ctx context.Context, dir string, n, batchEvents int) (CatchupResult
 		}
 	}
 	res.Ours = time.Since(start)
+	end()
+	end = func() {}
 	sales, err := svc.Store().Sales(ctx, store, "")
 	if err != nil {
 		return res, err
