@@ -36,3 +36,14 @@ func TestReopenKeepsData(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(1), f[0].AckedSeq)
 }
+
+// BenchmarkIngest is HQ's store alone on SQLite: 20k sales in batches of 500.
+func BenchmarkIngest(b *testing.B) {
+	storetest.BenchIngest(b, func(b *testing.B) hq.Store {
+		s, err := Open(context.Background(), filepath.Join(b.TempDir(), "hq.db"), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}, 20_000, 500)
+}
