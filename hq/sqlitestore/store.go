@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -170,7 +171,10 @@ func migrate(ctx context.Context, w *sql.DB, log *slog.Logger) error {
 
 // conn adapts database/sql to sqlcore.Conn: reads on the read pool, writes
 // on the single-connection writer.
-type conn struct{ w, r *sql.DB }
+type conn struct {
+	w, r  *sql.DB
+	stmts stmtCache
+}
 
 func (c *conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 	res, err := c.w.ExecContext(ctx, q, args...)
@@ -193,15 +197,94 @@ func (c *conn) Begin(ctx context.Context) (sqlcore.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &txn{tx}, nil
+	return &txn{tx: tx, c: c}, nil
 }
 
-func (c *conn) Close() error { return errors.Join(c.r.Close(), c.w.Close()) }
+func (c *conn) Close() error {
+	c.stmts.close()
+	return errors.Join(c.r.Close(), c.w.Close())
+}
 
-type txn struct{ tx *sql.Tx }
+// stmtCache holds the writer's prepared statements. modernc parses a
+// statement's SQL on every unprepared call, which cost more than running it
+// for most of the ingest transaction's statements. A statement is prepared
+// after the first transaction that runs it has ended: preparing needs the
+// writer's only connection, which that transaction holds.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// maxStmts bounds the cache; statements past it run unprepared.
+const maxStmts = 256
+
+func (sc *stmtCache) get(q string) *sql.Stmt {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.m[q]
+}
+
+// prepare prepares the statements qs on w (its connection must be free).
+// A statement that fails to prepare is left to run unprepared: it has just
+// run that way.
+func (sc *stmtCache) prepare(ctx context.Context, w *sql.DB, qs []string) {
+	for _, q := range qs {
+		sc.mu.Lock()
+		_, have := sc.m[q]
+		full := len(sc.m) >= maxStmts
+		sc.mu.Unlock()
+		if have || full {
+			continue
+		}
+		st, err := w.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		sc.mu.Lock()
+		if sc.m == nil {
+			sc.m = map[string]*sql.Stmt{}
+		}
+		if _, have := sc.m[q]; have {
+			st.Close()
+		} else {
+			sc.m[q] = st
+		}
+		sc.mu.Unlock()
+	}
+}
+
+func (sc *stmtCache) close() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for _, st := range sc.m {
+		st.Close()
+	}
+	sc.m = nil
+}
+
+type txn struct {
+	tx     *sql.Tx
+	c      *conn
+	missed []string // statements run unprepared, to prepare after the end
+}
+
+// stmt returns q prepared for this transaction, or nil (and remembers q).
+func (t *txn) stmt(ctx context.Context, q string) *sql.Stmt {
+	if st := t.c.stmts.get(q); st != nil {
+		return t.tx.StmtContext(ctx, st)
+	}
+	t.missed = append(t.missed, q)
+	return nil
+}
 
 func (t *txn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	res, err := t.tx.ExecContext(ctx, q, args...)
+	var res sql.Result
+	var err error
+	if st := t.stmt(ctx, q); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = t.tx.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -209,15 +292,37 @@ func (t *txn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 }
 
 func (t *txn) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return t.tx.QueryContext(ctx, q, args...)
 }
 
 func (t *txn) QueryRow(ctx context.Context, q string, args ...any) sqlcore.Row {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, q, args...)
 }
 
-func (t *txn) Commit(context.Context) error   { return t.tx.Commit() }
-func (t *txn) Rollback(context.Context) error { return t.tx.Rollback() }
+func (t *txn) Commit(ctx context.Context) error {
+	err := t.tx.Commit()
+	t.done(ctx)
+	return err
+}
+
+func (t *txn) Rollback(ctx context.Context) error {
+	err := t.tx.Rollback()
+	t.done(ctx)
+	return err
+}
+
+func (t *txn) done(ctx context.Context) {
+	if len(t.missed) > 0 {
+		t.c.stmts.prepare(context.WithoutCancel(ctx), t.c.w, t.missed)
+		t.missed = nil
+	}
+}
 
 // raiseFeed moves change_feed's AUTOINCREMENT counter to at least v.
 func raiseFeed(ctx context.Context, tx sqlcore.Tx, v int64) error {
