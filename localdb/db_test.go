@@ -3,6 +3,7 @@ package localdb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -249,4 +250,26 @@ func TestOutboxStateBacklogMatchesCount(t *testing.T) {
 	check("all acked")
 	appendN(t, db, 3)
 	check("more after")
+}
+
+func TestAppendEventRefusesPayloadsHQRefuses(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	for name, raw := range map[string]string{
+		"not JSON":        `{"a":`,
+		"duplicate name":  `{"a":1,"a":2}`,
+		"invalid UTF-8":   "{\"a\":\"\xff\"}",
+		"trailing tokens": `{"a":1} 2`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+				_, err := AppendEvent(ctx, tx, "sale.completed", json.RawMessage(raw), time.Now())
+				return err
+			})
+			require.ErrorContains(t, err, "not valid JSON")
+		})
+	}
+	st, err := db.OutboxState(ctx)
+	require.NoError(t, err)
+	require.Zero(t, st.LastSeq, "nothing was queued")
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 )
 
@@ -49,8 +50,11 @@ func appendEvent(ctx context.Context, tx *sql.Tx, st *sql.Stmt, typ string, payl
 			return Event{}, fmt.Errorf("append %s event: %w", typ, err)
 		}
 	}
-	if !json.Valid(raw) {
-		return Event{}, fmt.Errorf("append %s event: payload is not valid JSON", typ)
+	// HQ decodes by RFC 7493 (I-JSON): no duplicate member names, valid
+	// UTF-8. A payload it would refuse must not get into the queue, where
+	// it would hold up every event behind it.
+	if !jsontext.Value(raw).IsValid() {
+		return Event{}, fmt.Errorf("append %s event: payload is not valid JSON (RFC 7493: no duplicate names, valid UTF-8)", typ)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
