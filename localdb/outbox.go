@@ -111,9 +111,14 @@ func (db *DB) NextEvents(ctx context.Context, afterSeq int64, maxCount, maxBytes
 // the last seq this database wrote (a terminal restored from an older
 // backup), the sequence jumps past it so new events never reuse a seq HQ
 // already holds.
+//
+// The commit is not synced by itself (see writeTxRelaxed): a power cut may
+// undo it, and then the events go again and HQ acks them again. The
+// sequence jump is safe too: it can only be lost together with every event
+// written after it, and the next hello brings it back before any upload.
 func (db *DB) AckThrough(ctx context.Context, through int64) (int64, error) {
 	var n int64
-	err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTxRelaxed(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE outbox SET acked = 1, acked_at = ? WHERE acked = 0 AND seq <= ?",
 			time.Now().UTC(), through)
 		if err != nil {

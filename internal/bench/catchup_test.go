@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"testing"
 
 	"github.com/edgepos/edgepos/hq"
@@ -21,6 +22,7 @@ var (
 	catchupPhase   = flag.String("catchup.phase", "catchup", "BenchmarkCatchup: phase the -catchup.*profile flags cover (catchup, raw-insert, raw-publish)")
 	catchupCPUProf = flag.String("catchup.cpuprofile", "", "BenchmarkCatchup: write a CPU profile of -catchup.phase to this file")
 	catchupMemProf = flag.String("catchup.memprofile", "", "BenchmarkCatchup: write an allocation profile of -catchup.phase to this file")
+	catchupTrace   = flag.String("catchup.trace", "", "BenchmarkCatchup: write an execution trace of -catchup.phase to this file")
 )
 
 // BenchmarkCatchup reports a terminal's catch-up of 100k queued events to
@@ -60,7 +62,7 @@ func pgStores(tb testing.TB) func(ctx context.Context, name string) (hq.Store, e
 }
 
 func profilePhase(tb testing.TB) func(string) func() {
-	if *catchupCPUProf == "" && *catchupMemProf == "" {
+	if *catchupCPUProf == "" && *catchupMemProf == "" && *catchupTrace == "" {
 		return nil
 	}
 	return func(name string) func() {
@@ -83,7 +85,22 @@ func profilePhase(tb testing.TB) func(string) func() {
 			}
 			cpu = f
 		}
+		var tr *os.File
+		if *catchupTrace != "" {
+			f, err := os.Create(*catchupTrace)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if err := trace.Start(f); err != nil {
+				tb.Fatal(err)
+			}
+			tr = f
+		}
 		return func() {
+			if tr != nil {
+				trace.Stop()
+				tr.Close()
+			}
 			if cpu != nil {
 				pprof.StopCPUProfile()
 				cpu.Close()
