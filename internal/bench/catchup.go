@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -76,6 +77,9 @@ type CatchupOptions struct {
 	// name "raw" (raw limit b) and "hq" (the service). Default: a SQLite
 	// file name+".db" in dir.
 	OpenStore func(ctx context.Context, name string) (hq.Store, error)
+	// Logger receives HQ's and the link's messages (a resend after a lost
+	// batch shows there); default discards.
+	Logger *slog.Logger
 	// Phase, if set, is called as each measured phase starts ("raw-publish",
 	// "raw-insert", "catchup"); the function it returns is called as the
 	// phase ends. Benchmarks use it to profile one phase alone.
@@ -180,6 +184,7 @@ func CatchupWith(ctx context.Context, dir string, o CatchupOptions) (CatchupResu
 		DataDir:  filepath.Join(dir, "hq"),
 		Broker:   broker.URL(),
 		Username: "hq",
+		Logger:   o.Logger,
 	})
 	if err := svc.Open(ctx); err != nil {
 		return res, err
@@ -187,7 +192,7 @@ func CatchupWith(ctx context.Context, dir string, o CatchupOptions) (CatchupResu
 	defer svc.Close(context.WithoutCancel(ctx))
 
 	l := link.New(db, link.Options{Store: store, Terminal: terminal, Broker: broker.URL(),
-		BatchEvents: batchEvents, BatchBytes: 4 << 20, Window: 8, Poll: 5 * time.Millisecond})
+		BatchEvents: batchEvents, BatchBytes: 4 << 20, Window: 8, Poll: 5 * time.Millisecond, Logger: o.Logger})
 	end = phase("catchup")
 	defer func() { end() }() // on an error return; the normal path ends it at once
 	start = time.Now()

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"flag"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -36,6 +37,9 @@ func BenchmarkCatchup(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		o := CatchupOptions{Events: n, BatchEvents: 500, Phase: profilePhase(b)}
+		if testing.Verbose() {
+			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		}
 		if *catchupPG || os.Getenv("EDGEPOS_BENCH_PG") == "1" {
 			o.OpenStore = pgStores(b)
 		}
