@@ -154,6 +154,47 @@ func RunSuite(t *testing.T, open Factory) {
 		require.Equal(t, int64(1), r.Through)
 	})
 
+	t.Run("cursor follows random deliveries", func(t *testing.T) {
+		// Batches of random runs of seqs, with gaps inside them, overlaps,
+		// redeliveries and rejected events, against a model: the cursor is
+		// the highest seq below which every seq is handled.
+		s := open(t)
+		db := NewID(t)
+		rng := rand.New(rand.NewPCG(3, 5))
+		const n = 400
+		evs := make([]wire.Event, n+1)
+		for seq := int64(1); seq <= n; seq++ {
+			evs[seq] = Stock(t, seq, "A", seq, 1, T0)
+		}
+		handled := map[int64]bool{}
+		for round := 0; round < 120; round++ {
+			lo := 1 + rng.Int64N(n)
+			var b []wire.Event
+			invalid := map[int64]string{}
+			for seq := lo; seq <= n && len(b) < 1+rng.IntN(40); seq++ {
+				if rng.IntN(4) == 0 {
+					continue // a gap inside the batch
+				}
+				b = append(b, evs[seq])
+				if !handled[seq] && rng.IntN(15) == 0 {
+					invalid[seq] = "invalid payload: test"
+				}
+			}
+			if len(b) == 0 {
+				continue
+			}
+			r := ingest(t, s, Batch("S1", "T1", db, b...), invalid)
+			for _, e := range b {
+				handled[e.Seq] = true
+			}
+			var want int64
+			for handled[want+1] {
+				want++
+			}
+			require.Equal(t, want, r.Through, "round %d, batch %d..%d", round, b[0].Seq, b[len(b)-1].Seq)
+		}
+	})
+
 	t.Run("invalid payload is quarantined, rejected and handled", func(t *testing.T) {
 		s := open(t)
 		db := NewID(t)

@@ -65,6 +65,9 @@ type CatchupResult struct {
 	RawPublish  time.Duration // the same batches over paho QoS 1, no database
 	RawInsert   time.Duration // HQ's store inserting the same batches, no MQTT
 	BatchEvents int
+	// Process CPU time (all goroutines, GC included) during Ours and
+	// RawInsert.
+	OursCPU, RawInsertCPU time.Duration
 }
 
 // CatchupOptions tune CatchupWith. Zero values are the benchmark's defaults.
@@ -73,6 +76,8 @@ type CatchupOptions struct {
 	Events int
 	// BatchEvents per batch, for the link and both raw limits (default 500).
 	BatchEvents int
+	// Window is the link's window of batches in flight (default 8).
+	Window int
 	// OpenStore opens a fresh, empty HQ store; it is called twice, with
 	// name "raw" (raw limit b) and "hq" (the service). Default: a SQLite
 	// file name+".db" in dir.
@@ -100,6 +105,9 @@ func CatchupWith(ctx context.Context, dir string, o CatchupOptions) (CatchupResu
 	}
 	if o.BatchEvents <= 0 {
 		o.BatchEvents = 500
+	}
+	if o.Window <= 0 {
+		o.Window = 8
 	}
 	if o.OpenStore == nil {
 		o.OpenStore = func(ctx context.Context, name string) (hq.Store, error) {
@@ -165,7 +173,7 @@ func CatchupWith(ctx context.Context, dir string, o CatchupOptions) (CatchupResu
 		return res, err
 	}
 	end = phase("raw-insert")
-	start := time.Now()
+	start, cpu0 := time.Now(), CPUTime()
 	for _, b := range batches {
 		if _, err := raw.IngestBatch(ctx, b, nil, time.Now().UTC()); err != nil {
 			end()
@@ -173,7 +181,7 @@ func CatchupWith(ctx context.Context, dir string, o CatchupOptions) (CatchupResu
 			return res, err
 		}
 	}
-	res.RawInsert = time.Since(start)
+	res.RawInsert, res.RawInsertCPU = time.Since(start), CPUTime()-cpu0
 	end()
 	raw.Close(ctx)
 
@@ -192,10 +200,10 @@ func CatchupWith(ctx context.Context, dir string, o CatchupOptions) (CatchupResu
 	defer svc.Close(context.WithoutCancel(ctx))
 
 	l := link.New(db, link.Options{Store: store, Terminal: terminal, Broker: broker.URL(),
-		BatchEvents: batchEvents, BatchBytes: 4 << 20, Window: 8, Poll: 5 * time.Millisecond, Logger: o.Logger})
+		BatchEvents: batchEvents, BatchBytes: 4 << 20, Window: o.Window, Poll: 5 * time.Millisecond, Logger: o.Logger})
 	end = phase("catchup")
 	defer func() { end() }() // on an error return; the normal path ends it at once
-	start = time.Now()
+	start, cpu0 = time.Now(), CPUTime()
 	if err := l.Open(ctx); err != nil {
 		return res, err
 	}
@@ -218,7 +226,7 @@ func CatchupWith(ctx context.Context, dir string, o CatchupOptions) (CatchupResu
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	res.Ours = time.Since(start)
+	res.Ours, res.OursCPU = time.Since(start), CPUTime()-cpu0
 	end()
 	end = func() {}
 	sales, err := svc.Store().Sales(ctx, store, "")

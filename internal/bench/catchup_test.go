@@ -23,6 +23,8 @@ var (
 	catchupPhase   = flag.String("catchup.phase", "catchup", "BenchmarkCatchup: phase the -catchup.*profile flags cover (catchup, raw-insert, raw-publish)")
 	catchupCPUProf = flag.String("catchup.cpuprofile", "", "BenchmarkCatchup: write a CPU profile of -catchup.phase to this file")
 	catchupMemProf = flag.String("catchup.memprofile", "", "BenchmarkCatchup: write an allocation profile of -catchup.phase to this file")
+	catchupBatch   = flag.Int("catchup.batch", 500, "BenchmarkCatchup: events per batch, for the link and both raw limits (500 is the link's default)")
+	catchupWindow  = flag.Int("catchup.window", 8, "BenchmarkCatchup: the link's window of batches in flight")
 	catchupTrace   = flag.String("catchup.trace", "", "BenchmarkCatchup: write an execution trace of -catchup.phase to this file")
 )
 
@@ -36,7 +38,7 @@ func BenchmarkCatchup(b *testing.B) {
 		n = 10_000
 	}
 	for i := 0; i < b.N; i++ {
-		o := CatchupOptions{Events: n, BatchEvents: 500, Phase: profilePhase(b)}
+		o := CatchupOptions{Events: n, BatchEvents: *catchupBatch, Window: *catchupWindow, Phase: profilePhase(b)}
 		if testing.Verbose() {
 			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		}
@@ -54,6 +56,8 @@ func BenchmarkCatchup(b *testing.B) {
 		b.ReportMetric(r.Ours.Seconds(), "catchup-s")
 		b.ReportMetric(Rate(n, r.RawPublish), "paho-events/s")
 		b.ReportMetric(Rate(n, r.RawInsert), "insert-events/s")
+		b.ReportMetric(float64(r.OursCPU.Microseconds())/float64(n), "cpu-µs/event")
+		b.ReportMetric(float64(r.RawInsertCPU.Microseconds())/float64(n), "insert-cpu-µs/event")
 	}
 }
 
