@@ -163,13 +163,12 @@ func Encode(msg any) ([]byte, error) {
 	return b, nil
 }
 
-// Gzip writers and readers are pooled: a new flate writer allocates about
-// a megabyte of tables, a reader tens of kilobytes, once per message.
+// Gzip writers and readers are kept for reuse: a new flate writer
+// allocates about a megabyte of tables, a reader tens of kilobytes, once per
+// message. Writers are kept in a small free list rather than a sync.Pool,
+// which the garbage collector empties, and a catch-up collects often.
 var (
-	gzipWriters = sync.Pool{New: func() any {
-		zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-		return zw
-	}}
+	gzipWriters = make(chan *gzip.Writer, 4)
 	gzipReaders sync.Pool // *gzip.Reader
 )
 
@@ -177,9 +176,19 @@ var (
 func gzipBytes(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(len(b)/4 + 64)
-	zw := gzipWriters.Get().(*gzip.Writer)
-	defer gzipWriters.Put(zw)
-	zw.Reset(&buf)
+	var zw *gzip.Writer
+	select {
+	case zw = <-gzipWriters:
+		zw.Reset(&buf)
+	default:
+		zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	}
+	defer func() {
+		select {
+		case gzipWriters <- zw:
+		default:
+		}
+	}()
 	if _, err := zw.Write(b); err != nil {
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
