@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,8 +94,8 @@ keyfile %[1]s/server.key
 `, dir, port, tport)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o644))
 	cmd := exec.Command(bin, "-c", filepath.Join(dir, "mosquitto.conf"))
-	var logb strings.Builder
-	cmd.Stderr, cmd.Stdout = &logb, &logb
+	logb := &lockedLog{}
+	cmd.Stderr, cmd.Stdout = logb, logb
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	require.Eventually(t, func() bool {
@@ -103,8 +104,27 @@ keyfile %[1]s/server.key
 			c.Close()
 		}
 		return err == nil
-	}, 10*time.Second, 20*time.Millisecond, "mosquitto did not start: %s", logb.String())
+	}, 10*time.Second, 20*time.Millisecond, "mosquitto did not start: %s", logb)
 	return &mosquitto{url: fmt.Sprintf("tcp://127.0.0.1:%d", port), tlsURL: fmt.Sprintf("ssl://127.0.0.1:%d", tport), caPEM: caPEM}
+}
+
+// lockedLog collects a child process's output; os/exec copies it from a
+// goroutine of its own while the test may read it.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // testCerts makes a CA and a server certificate for 127.0.0.1.
