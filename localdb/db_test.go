@@ -273,3 +273,19 @@ func TestAppendEventRefusesPayloadsHQRefuses(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, st.LastSeq, "nothing was queued")
 }
+
+func TestAckThroughLeavesWriterSynchronousFull(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	appendN(t, db, 3)
+	n, err := db.AckThrough(ctx, 2)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), n)
+	var sync int
+	require.NoError(t, db.Write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync))
+	require.Equal(t, 2, sync, "the relaxed ack commit restores synchronous=FULL for the sales after it")
+	st, err := db.OutboxState(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), st.AckedSeq)
+	require.Equal(t, int64(1), st.Backlog)
+}
