@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -40,34 +41,67 @@ func (s *Service) shard(topic string) int {
 
 // work processes one queue until ctx ends. A message is PUBACKed only once
 // its outcome (stored, or quarantined) is committed.
+//
+// It runs as a two-stage pipeline: one goroutine decodes and validates the
+// next message (CPU only, see prepare) while this one stores the current
+// one (database round trips and the commit's fsync), so on two cores the
+// decoding of batch N+1 overlaps the commit of batch N. Both stages take
+// messages in queue order, so a terminal's batches are stored, answered and
+// PUBACKed in order.
 func (s *Service) work(ctx context.Context, q *msgQueue) {
-	for {
-		m, ok := q.Pop(ctx)
-		if !ok {
-			return
+	jobs := make(chan job, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(jobs)
+		for {
+			m, ok := q.Pop(ctx)
+			if !ok {
+				return
+			}
+			select {
+			case jobs <- job{m: m, run: s.prepare(m)}:
+			case <-ctx.Done():
+				return
+			}
 		}
-		s.handleWithRetry(ctx, m)
+	}()
+	for j := range jobs {
+		if ctx.Err() != nil {
+			break // not acked: redelivered after a reconnect
+		}
+		s.runWithRetry(ctx, j)
 	}
+	wg.Wait()
+}
+
+// job is a message and what storing it takes, prepared ahead.
+type job struct {
+	m   paho.Message
+	run func(ctx context.Context, now time.Time) error
 }
 
 // errCrash is what a fault seam returns to stop the processing of a
 // message as a crash would.
 var errCrash = errors.New("simulated crash")
 
-func (s *Service) handleWithRetry(ctx context.Context, m paho.Message) {
+// runWithRetry runs j, retrying with backoff, and PUBACKs its message once
+// it is done with.
+func (s *Service) runWithRetry(ctx context.Context, j job) {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := s.handle(ctx, m)
+		err := j.run(ctx, s.opts.Now().UTC())
 		if err == nil {
-			m.Ack()
+			j.m.Ack()
 			return
 		}
 		if errors.Is(err, errCrash) || ctx.Err() != nil || attempt == 5 {
 			// Not acked: the broker redelivers it after a reconnect.
-			s.log.Error("message not processed; left unacked for redelivery", "topic", m.Topic(), "err", err)
+			s.log.Error("message not processed; left unacked for redelivery", "topic", j.m.Topic(), "err", err)
 			return
 		}
-		s.log.Warn("processing failed, retrying", "topic", m.Topic(), "attempt", attempt, "err", err)
+		s.log.Warn("processing failed, retrying", "topic", j.m.Topic(), "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return
@@ -77,38 +111,45 @@ func (s *Service) handleWithRetry(ctx context.Context, m paho.Message) {
 	}
 }
 
-// handle processes one message. It returns nil when the message is done
-// with (stored and answered, or quarantined), an error when it must be
-// tried again.
-func (s *Service) handle(ctx context.Context, m paho.Message) error {
-	now := s.opts.Now().UTC()
+// prepare does the part of handling m that needs no I/O — parsing the
+// topic, and for an events upload decoding the batch and validating every
+// event — and returns the rest, which stores the outcome and answers: it
+// returns nil when the message is done with (stored and answered, or
+// quarantined), an error when it must be tried again (it may be called
+// again).
+func (s *Service) prepare(m paho.Message) func(ctx context.Context, now time.Time) error {
 	data := m.Payload()
 	t, err := s.topics.Parse(m.Topic())
 	if err != nil {
-		return s.quarantine(ctx, m.Topic(), Topic{}, data, ReasonBadTopic+": "+err.Error(), now)
+		return func(ctx context.Context, now time.Time) error {
+			return s.quarantine(ctx, m.Topic(), Topic{}, data, ReasonBadTopic+": "+err.Error(), now)
+		}
 	}
 	top := Topic{Store: t.Store, Terminal: t.Terminal}
 	switch t.Kind {
 	case wire.KindEvents:
-		return s.handleEvents(ctx, m.Topic(), top, data, now)
+		return s.prepareEvents(m.Topic(), top, data)
 	case wire.KindHello:
-		return s.handleHello(ctx, m.Topic(), top, data, now)
+		return func(ctx context.Context, now time.Time) error {
+			return s.handleHello(ctx, m.Topic(), top, data, now)
+		}
 	case wire.KindStatus:
-		st, err := wire.DecodeStatus(data)
-		if err != nil {
-			s.log.Warn("bad status message ignored", "store", t.Store, "terminal", t.Terminal, "err", err)
-			return nil
+		return func(ctx context.Context, now time.Time) error {
+			st, err := wire.DecodeStatus(data)
+			if err != nil {
+				s.log.Warn("bad status message ignored", "store", t.Store, "terminal", t.Terminal, "err", err)
+				return nil
+			}
+			at := st.At
+			if at.IsZero() {
+				at = now
+			}
+			return s.store.SetStatus(ctx, t.Store, t.Terminal, st.State == "online", at)
 		}
-		at := st.At
-		if at.IsZero() {
-			at = now
-		}
-		if err := s.store.SetStatus(ctx, t.Store, t.Terminal, st.State == "online", at); err != nil {
-			return err
-		}
-		return nil
 	default:
-		return s.quarantine(ctx, m.Topic(), top, data, ReasonBadTopic+": not an upload", now)
+		return func(ctx context.Context, now time.Time) error {
+			return s.quarantine(ctx, m.Topic(), top, data, ReasonBadTopic+": not an upload", now)
+		}
 	}
 }
 
@@ -127,16 +168,23 @@ func (s *Service) quarantine(ctx context.Context, topic string, t Topic, data []
 	return s.store.Quarantine(ctx, QuarantineEntry{ReceivedAt: now, Topic: topic, Store: t.Store, Terminal: t.Terminal, Reason: reason, Size: len(data), Raw: raw})
 }
 
-func (s *Service) handleEvents(ctx context.Context, topic string, t Topic, data []byte, now time.Time) error {
+// prepareEvents decodes and validates an events upload; the function it
+// returns stores it (or quarantines it) and answers.
+func (s *Service) prepareEvents(topic string, t Topic, data []byte) func(ctx context.Context, now time.Time) error {
+	refuse := func(reason string) func(ctx context.Context, now time.Time) error {
+		return func(ctx context.Context, now time.Time) error {
+			return s.quarantine(ctx, topic, t, data, reason, now)
+		}
+	}
 	if len(data) > wire.MaxMessageBytes {
-		return s.quarantine(ctx, topic, t, data, fmt.Sprintf("%s: %d bytes > %d", ReasonOversize, len(data), wire.MaxMessageBytes), now)
+		return refuse(fmt.Sprintf("%s: %d bytes > %d", ReasonOversize, len(data), wire.MaxMessageBytes))
 	}
 	b, err := wire.DecodeBatch(data)
 	if err != nil {
-		return s.quarantine(ctx, topic, t, data, err.Error(), now)
+		return refuse(err.Error())
 	}
 	if b.Store != t.Store || b.Terminal != t.Terminal {
-		return s.quarantine(ctx, topic, t, data, fmt.Sprintf("%s: payload says %s/%s", ReasonMismatch, b.Store, b.Terminal), now)
+		return refuse(fmt.Sprintf("%s: payload says %s/%s", ReasonMismatch, b.Store, b.Terminal))
 	}
 	invalid := map[int64]string{}
 	for i := range b.Events {
@@ -144,6 +192,14 @@ func (s *Service) handleEvents(ctx context.Context, topic string, t Topic, data 
 			invalid[b.Events[i].Seq] = err.Error()
 		}
 	}
+	return func(ctx context.Context, now time.Time) error {
+		return s.storeEvents(ctx, topic, t, data, b, invalid, now)
+	}
+}
+
+// storeEvents stores a decoded, validated batch in one transaction and
+// answers with the terminal's contiguous cursor.
+func (s *Service) storeEvents(ctx context.Context, topic string, t Topic, data []byte, b *wire.Batch, invalid map[int64]string, now time.Time) error {
 	if s.beforeStore != nil {
 		if err := s.beforeStore(t.Store, t.Terminal); err != nil {
 			return fmt.Errorf("%w: %v", errCrash, err)

@@ -12,6 +12,7 @@ package localdb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,7 @@ type DB struct {
 	path    string
 	id      string
 	version int
+	sync    string // the synchronous setting of every commit but relaxed ones
 	log     *slog.Logger
 
 	// appendStmt is the outbox insert, prepared at Open: preparing inside a
@@ -105,7 +107,7 @@ func Open(ctx context.Context, path string, o Options) (_ *DB, err error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db := &DB{path: abs, log: o.Logger}
+	db := &DB{path: abs, log: o.Logger, sync: o.Synchronous}
 	db.Write, err = sql.Open("sqlite", dsn(abs, o, true))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -189,6 +191,57 @@ func (db *DB) SchemaVersion() int { return db.version }
 // any error from fn (or a panic) rolls back.
 func (db *DB) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	tx, err := db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// writeTxRelaxed is WriteTx with the commit not synced to disk by itself
+// (synchronous=NORMAL for this one transaction), for a write a power cut
+// may undo without harm because it is redone: marking events acked (HQ
+// answers their resend with the same ack; it stores by seq and id, so the
+// resend adds nothing). Durability of everything else is untouched: the WAL
+// is written and synced in order, so the next FULL commit — any sale —
+// syncs this one too, and a power cut can only take it together with
+// everything committed after it. The cost saved is an fsync per ack, which
+// on a terminal catching up stalled its upload loop.
+func (db *DB) writeTxRelaxed(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	if db.sync == "NORMAL" {
+		return db.WriteTx(ctx, fn)
+	}
+	c, err := db.Write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if _, rerr := c.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous="+db.sync); rerr != nil {
+			// The writer must not go on with the weaker setting: discard
+			// the connection (the pool opens a new one from the DSN).
+			c.Raw(func(any) error { return driver.ErrBadConn })
+			err = errors.Join(err, fmt.Errorf("restore synchronous=%s: %w", db.sync, rerr))
+		}
+	}()
+	tx, err := c.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -3,6 +3,7 @@ package localdb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -249,4 +250,42 @@ func TestOutboxStateBacklogMatchesCount(t *testing.T) {
 	check("all acked")
 	appendN(t, db, 3)
 	check("more after")
+}
+
+func TestAppendEventRefusesPayloadsHQRefuses(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	for name, raw := range map[string]string{
+		"not JSON":        `{"a":`,
+		"duplicate name":  `{"a":1,"a":2}`,
+		"invalid UTF-8":   "{\"a\":\"\xff\"}",
+		"trailing tokens": `{"a":1} 2`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+				_, err := AppendEvent(ctx, tx, "sale.completed", json.RawMessage(raw), time.Now())
+				return err
+			})
+			require.ErrorContains(t, err, "not valid JSON")
+		})
+	}
+	st, err := db.OutboxState(ctx)
+	require.NoError(t, err)
+	require.Zero(t, st.LastSeq, "nothing was queued")
+}
+
+func TestAckThroughLeavesWriterSynchronousFull(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	appendN(t, db, 3)
+	n, err := db.AckThrough(ctx, 2)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), n)
+	var sync int
+	require.NoError(t, db.Write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync))
+	require.Equal(t, 2, sync, "the relaxed ack commit restores synchronous=FULL for the sales after it")
+	st, err := db.OutboxState(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), st.AckedSeq)
+	require.Equal(t, int64(1), st.Backlog)
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 )
 
@@ -67,8 +68,12 @@ func appendEvent(ctx context.Context, tx *sql.Tx, st *sql.Stmt, typ string, payl
 			return Event{}, fmt.Errorf("append %s event: %w", typ, err)
 		}
 	}
-	if given && !json.Valid(raw) {
-		return Event{}, fmt.Errorf("append %s event: payload is not valid JSON", typ)
+	// HQ decodes by RFC 7493 (I-JSON): no duplicate member names, valid
+	// UTF-8. A payload it would refuse must not get into the queue, where
+	// it would hold up every event behind it. (json.Marshal's output is
+	// that already: it replaces invalid UTF-8 and never repeats a name.)
+	if given && !jsontext.Value(raw).IsValid() {
+		return Event{}, fmt.Errorf("append %s event: payload is not valid JSON (RFC 7493: no duplicate names, valid UTF-8)", typ)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -140,9 +145,15 @@ func (db *DB) NextEvents(ctx context.Context, afterSeq int64, maxCount, maxBytes
 // has seq > meta acked_seq. The rows it acks and the cursor move in one
 // transaction; the cursor only rises; the floor is raised with it, so a
 // later event's seq is above the cursor; Rebase only moves rows up.
+//
+// The commit is not synced by itself (see writeTxRelaxed): a power cut may
+// undo it (rows and cursor together), and then the events go again and HQ
+// acks them again. The sequence jump is safe too: it can only be lost
+// together with every event written after it, and the next hello brings it
+// back before any upload.
 func (db *DB) AckThrough(ctx context.Context, through int64) (int64, error) {
 	var n int64
-	err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTxRelaxed(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE outbox SET acked = 1, acked_at = ? WHERE seq > "+ackedSQL+" AND seq <= ? AND acked = 0",
 			time.Now().UTC(), through)
 		if err != nil {

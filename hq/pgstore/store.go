@@ -82,6 +82,8 @@ func Open(ctx context.Context, url string, o Options) (_ *Store, err error) {
 		Name:         "postgres",
 		ForUpdate:    " FOR UPDATE",
 		InsertEvents: insertEvents,
+		// pgx sends a timestamptz as whole microseconds, truncated.
+		TimeResolution: time.Microsecond,
 		Lock: func(ctx context.Context, tx sqlcore.Tx, name string) error {
 			_, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", name)
 			return err

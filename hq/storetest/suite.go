@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -151,6 +152,47 @@ func RunSuite(t *testing.T, open Factory) {
 		// Cursors are per terminal.
 		r = ingest(t, s, Batch("S1", "T2", NewID(t), Stock(t, 1, "A", 1, 1, T0)), nil)
 		require.Equal(t, int64(1), r.Through)
+	})
+
+	t.Run("cursor follows random deliveries", func(t *testing.T) {
+		// Batches of random runs of seqs, with gaps inside them, overlaps,
+		// redeliveries and rejected events, against a model: the cursor is
+		// the highest seq below which every seq is handled.
+		s := open(t)
+		db := NewID(t)
+		rng := rand.New(rand.NewPCG(3, 5))
+		const n = 400
+		evs := make([]wire.Event, n+1)
+		for seq := int64(1); seq <= n; seq++ {
+			evs[seq] = Stock(t, seq, "A", seq, 1, T0)
+		}
+		handled := map[int64]bool{}
+		for round := 0; round < 120; round++ {
+			lo := 1 + rng.Int64N(n)
+			var b []wire.Event
+			invalid := map[int64]string{}
+			for seq := lo; seq <= n && len(b) < 1+rng.IntN(40); seq++ {
+				if rng.IntN(4) == 0 {
+					continue // a gap inside the batch
+				}
+				b = append(b, evs[seq])
+				if !handled[seq] && rng.IntN(15) == 0 {
+					invalid[seq] = "invalid payload: test"
+				}
+			}
+			if len(b) == 0 {
+				continue
+			}
+			r := ingest(t, s, Batch("S1", "T1", db, b...), invalid)
+			for _, e := range b {
+				handled[e.Seq] = true
+			}
+			var want int64
+			for handled[want+1] {
+				want++
+			}
+			require.Equal(t, want, r.Through, "round %d, batch %d..%d", round, b[0].Seq, b[len(b)-1].Seq)
+		}
 	})
 
 	t.Run("invalid payload is quarantined, rejected and handled", func(t *testing.T) {
@@ -503,6 +545,71 @@ func RunSuite(t *testing.T, open Factory) {
 		inv, err := s.Inventory(ctx, "S1")
 		require.NoError(t, err)
 		SameTime(t, far, inv[0].ReportedAt)
+	})
+
+	t.Run("stock folded per batch equals one movement at a time", func(t *testing.T) {
+		// The store sums a batch's stock movements per SKU before it writes
+		// them; the result must be what applying them one by one gives:
+		// deltas add up, and the level with the latest time wins (of equal
+		// times, the later movement), against what was stored before too.
+		rng := rand.New(rand.NewPCG(7, 11))
+		times := []time.Time{T0, T0.Add(time.Nanosecond), T0.Add(2 * time.Nanosecond), T0.Add(time.Second), T0.Add(-time.Minute),
+			T0.Add(time.Hour), {}, time.Date(0, 6, 1, 0, 0, 0, 0, time.UTC)}
+		skus := []string{"A", "B", "C"}
+		// Fixed cases first. D: of two levels within one microsecond the
+		// later movement wins on PostgreSQL (it keeps microseconds), the
+		// later time on SQLite. E: a line without a level creates the row
+		// at the zero time, which a level from before it does not replace.
+		x, y := int64(111), int64(222)
+		sale := func(seq int64, at time.Time, lines ...wire.SaleLine) wire.Event {
+			return Event(t, seq, wire.EventSaleCompleted, wire.SaleCompleted{SaleID: NewID(t), Receipt: fmt.Sprintf("T1-%06d", seq),
+				BusinessDay: "2026-11-23", CompletedAt: at, Currency: "CNY", Total: 200, Lines: lines})
+		}
+		evs := []wire.Event{
+			sale(1, T0.Add(2*time.Nanosecond), wire.SaleLine{Line: 1, SKU: "D", Qty: 1000, OnHand: &x}),
+			sale(2, T0.Add(time.Nanosecond), wire.SaleLine{Line: 1, SKU: "D", Qty: 1000, OnHand: &y}),
+			sale(3, T0, wire.SaleLine{Line: 1, SKU: "E", Qty: 1000}),
+			sale(4, time.Date(0, 6, 1, 0, 0, 0, 0, time.UTC), wire.SaleLine{Line: 1, SKU: "E", Qty: 1000, OnHand: &x}),
+		}
+		for seq := int64(len(evs) + 1); seq <= 300; seq++ {
+			at := times[rng.IntN(len(times))]
+			sku := skus[rng.IntN(len(skus))]
+			var level *int64
+			if rng.IntN(3) > 0 {
+				v := rng.Int64N(10_000)
+				level = &v
+			}
+			lines := []wire.SaleLine{{Line: 1, SKU: sku, Qty: 1 + rng.Int64N(3000), Total: 100, OnHand: level},
+				{Line: 2, SKU: skus[rng.IntN(len(skus))], Qty: 1000, Total: 100}}
+			switch rng.IntN(4) {
+			case 0:
+				e := Stock(t, seq, sku, rng.Int64N(10_000), rng.Int64N(2000)-1000, at)
+				evs = append(evs, e)
+			case 1:
+				evs = append(evs, Event(t, seq, wire.EventSaleCompleted, wire.SaleCompleted{SaleID: NewID(t), Receipt: fmt.Sprintf("T1-%06d", seq),
+					BusinessDay: "2026-11-23", CompletedAt: at, Currency: "CNY", Total: 200, Lines: lines}))
+			case 2:
+				evs = append(evs, Event(t, seq, wire.EventSaleVoided, wire.SaleVoided{SaleID: NewID(t), Receipt: fmt.Sprintf("T1-%06d", seq),
+					BusinessDay: "2026-11-23", VoidedAt: at, Manager: "9", Total: 200, Lines: lines}))
+			default:
+				evs = append(evs, Event(t, seq, wire.EventReturnCompleted, wire.ReturnCompleted{ReturnID: NewID(t), Receipt: fmt.Sprintf("T1-%06d", seq),
+					Channel: "store", BusinessDay: "2026-11-23", ReturnedAt: at, Total: 200, Lines: lines}))
+			}
+		}
+		batched, single := open(t), open(t)
+		db := NewID(t)
+		for _, cut := range [][2]int{{0, 20}, {20, 150}, {150, 151}, {151, 300}} {
+			ingest(t, batched, Batch("S1", "T1", db, evs[cut[0]:cut[1]]...), nil)
+		}
+		for i := range evs {
+			ingest(t, single, Batch("S1", "T1", db, evs[i]), nil)
+		}
+		want, err := single.Inventory(ctx, "S1")
+		require.NoError(t, err)
+		got, err := batched.Inventory(ctx, "S1")
+		require.NoError(t, err)
+		require.Len(t, got, len(skus)+2)
+		require.Equal(t, want, got)
 	})
 
 	t.Run("large batch", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -64,11 +65,62 @@ type CatchupResult struct {
 	RawPublish  time.Duration // the same batches over paho QoS 1, no database
 	RawInsert   time.Duration // HQ's store inserting the same batches, no MQTT
 	BatchEvents int
+	// Process CPU time (all goroutines, GC included) during Ours and
+	// RawInsert.
+	OursCPU, RawInsertCPU time.Duration
+}
+
+// CatchupOptions tune CatchupWith. Zero values are the benchmark's defaults.
+type CatchupOptions struct {
+	// Events queued at the terminal before the link starts (default 100k).
+	Events int
+	// BatchEvents per batch, for the link and both raw limits (default 500).
+	BatchEvents int
+	// Window is the link's window of batches in flight (default 8).
+	Window int
+	// OpenStore opens a fresh, empty HQ store; it is called twice, with
+	// name "raw" (raw limit b) and "hq" (the service). Default: a SQLite
+	// file name+".db" in dir.
+	OpenStore func(ctx context.Context, name string) (hq.Store, error)
+	// Logger receives HQ's and the link's messages (a resend after a lost
+	// batch shows there); default discards.
+	Logger *slog.Logger
+	// Phase, if set, is called as each measured phase starts ("raw-publish",
+	// "raw-insert", "catchup"); the function it returns is called as the
+	// phase ends. Benchmarks use it to profile one phase alone.
+	Phase func(name string) (end func())
 }
 
 // Catchup measures a terminal catching up n queued events to an HQ on
 // SQLite over the embedded broker, and the two raw limits beside it.
 func Catchup(ctx context.Context, dir string, n, batchEvents int) (CatchupResult, error) {
+	return CatchupWith(ctx, dir, CatchupOptions{Events: n, BatchEvents: batchEvents})
+}
+
+// CatchupWith is Catchup with options: another HQ store (PostgreSQL) or a
+// hook around each measured phase.
+func CatchupWith(ctx context.Context, dir string, o CatchupOptions) (CatchupResult, error) {
+	if o.Events <= 0 {
+		o.Events = 100_000
+	}
+	if o.BatchEvents <= 0 {
+		o.BatchEvents = 500
+	}
+	if o.Window <= 0 {
+		o.Window = 8
+	}
+	if o.OpenStore == nil {
+		o.OpenStore = func(ctx context.Context, name string) (hq.Store, error) {
+			return sqlitestore.Open(ctx, filepath.Join(dir, name+".db"), sqlitestore.Options{})
+		}
+	}
+	phase := func(name string) func() {
+		if o.Phase == nil {
+			return func() {}
+		}
+		return o.Phase(name)
+	}
+	n, batchEvents := o.Events, o.BatchEvents
 	res := CatchupResult{Events: n, BatchEvents: batchEvents}
 	const store, terminal = "S001", "T1"
 	db, err := localdb.Open(ctx, filepath.Join(dir, "pos.db"), localdb.Options{})
@@ -109,31 +161,38 @@ func Catchup(ctx context.Context, dir string, n, batchEvents int) (CatchupResult
 	}
 	defer broker.Close()
 
-	if res.RawPublish, err = RawPublish(ctx, broker.URL(), "bench/raw", payloads, 4); err != nil {
-		return res, err
-	}
-
-	raw, err := sqlitestore.Open(ctx, filepath.Join(dir, "raw-hq.db"), sqlitestore.Options{})
+	end := phase("raw-publish")
+	res.RawPublish, err = RawPublish(ctx, broker.URL(), "bench/raw", payloads, 4)
+	end()
 	if err != nil {
 		return res, err
 	}
-	start := time.Now()
+
+	raw, err := o.OpenStore(ctx, "raw")
+	if err != nil {
+		return res, err
+	}
+	end = phase("raw-insert")
+	start, cpu0 := time.Now(), CPUTime()
 	for _, b := range batches {
 		if _, err := raw.IngestBatch(ctx, b, nil, time.Now().UTC()); err != nil {
+			end()
 			raw.Close(ctx)
 			return res, err
 		}
 	}
-	res.RawInsert = time.Since(start)
+	res.RawInsert, res.RawInsertCPU = time.Since(start), CPUTime()-cpu0
+	end()
 	raw.Close(ctx)
 
 	svc := hq.New(hq.Options{
 		OpenStore: func(ctx context.Context) (hq.Store, error) {
-			return sqlitestore.Open(ctx, filepath.Join(dir, "hq.db"), sqlitestore.Options{})
+			return o.OpenStore(ctx, "hq")
 		},
 		DataDir:  filepath.Join(dir, "hq"),
 		Broker:   broker.URL(),
 		Username: "hq",
+		Logger:   o.Logger,
 	})
 	if err := svc.Open(ctx); err != nil {
 		return res, err
@@ -141,8 +200,10 @@ func Catchup(ctx context.Context, dir string, n, batchEvents int) (CatchupResult
 	defer svc.Close(context.WithoutCancel(ctx))
 
 	l := link.New(db, link.Options{Store: store, Terminal: terminal, Broker: broker.URL(),
-		BatchEvents: batchEvents, BatchBytes: 4 << 20, Window: 8, Poll: 5 * time.Millisecond})
-	start = time.Now()
+		BatchEvents: batchEvents, BatchBytes: 4 << 20, Window: o.Window, Poll: 5 * time.Millisecond, Logger: o.Logger})
+	end = phase("catchup")
+	defer func() { end() }() // on an error return; the normal path ends it at once
+	start, cpu0 = time.Now(), CPUTime()
 	if err := l.Open(ctx); err != nil {
 		return res, err
 	}
@@ -165,7 +226,9 @@ func Catchup(ctx context.Context, dir string, n, batchEvents int) (CatchupResult
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	res.Ours = time.Since(start)
+	res.Ours, res.OursCPU = time.Since(start), CPUTime()-cpu0
+	end()
+	end = func() {}
 	sales, err := svc.Store().Sales(ctx, store, "")
 	if err != nil {
 		return res, err

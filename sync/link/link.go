@@ -388,6 +388,11 @@ func (l *Link) session(ctx context.Context, c paho.Client) error {
 	}
 	tick := time.NewTicker(l.opts.Poll)
 	defer tick.Stop()
+	// Acks after the hello's are written to the database by a goroutine of
+	// their own, so marking events acked overlaps reading and sending the
+	// next batches; acks that arrive while it writes are merged into one.
+	marker := newAckMarker(l)
+	defer marker.stop()
 	for {
 		// Fill the window.
 		if reconciled {
@@ -414,6 +419,8 @@ func (l *Link) session(ctx context.Context, c paho.Client) error {
 			return ctx.Err()
 		case err := <-l.lost:
 			return fmt.Errorf("connection lost: %w", err)
+		case err := <-marker.failed:
+			return err
 		case <-l.notify:
 		case <-tick.C:
 			now := time.Now()
@@ -445,9 +452,15 @@ func (l *Link) session(ctx context.Context, c paho.Client) error {
 				if a.DBID != l.db.ID() {
 					continue // an answer meant for an earlier install of this terminal
 				}
-				through, err := l.applyAck(ctx, a, !reconciled)
-				if err != nil {
-					return err
+				through := a.Through
+				if !reconciled {
+					// The hello's answer is applied before anything is
+					// sent: it may renumber the queue.
+					if through, err = l.applyAck(ctx, a, true); err != nil {
+						return err
+					}
+				} else {
+					marker.add(ctx, a)
 				}
 				if !reconciled {
 					reconciled = true
@@ -530,6 +543,94 @@ func (l *Link) publishBatch(c paho.Client, evs []localdb.Event) error {
 	return nil
 }
 
+// ackMarker writes acks to the database off the session loop: the session
+// hands it each ack (never blocking) and goes on sending, trusting HQ's word
+// for its window; the marker dead-letters the rejected events and marks
+// through the highest ack it has, merging acks that queued meanwhile (marks
+// are monotonic and rejections idempotent, so one write for several acks is
+// the same as one each). A mark lost with the session costs a resend.
+type ackMarker struct {
+	l       *Link
+	mu      sync.Mutex
+	through int64
+	rejects []wire.Rejection
+	signal  chan struct{}
+	failed  chan error // the write that failed; the session ends on it
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+func newAckMarker(l *Link) *ackMarker {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &ackMarker{l: l, signal: make(chan struct{}, 1), failed: make(chan error, 1), cancel: cancel}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.run(ctx)
+	}()
+	return m
+}
+
+// add queues a's marks. It never blocks.
+func (m *ackMarker) add(_ context.Context, a *wire.Ack) {
+	m.mu.Lock()
+	m.through = max(m.through, a.Through)
+	m.rejects = append(m.rejects, a.Rejected...)
+	m.mu.Unlock()
+	select {
+	case m.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (m *ackMarker) run(ctx context.Context) {
+	var done int64 // highest through written
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.signal:
+		}
+		m.mu.Lock()
+		through, rejects := m.through, m.rejects
+		m.rejects = nil
+		m.mu.Unlock()
+		if through <= done && len(rejects) == 0 {
+			continue
+		}
+		err := m.l.markAcked(ctx, through, rejects)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.failed <- err
+			}
+			return
+		}
+		done = through
+	}
+}
+
+// stop ends the marker and waits for it; marks it has not written are
+// dropped (their events go again).
+func (m *ackMarker) stop() {
+	m.cancel()
+	m.wg.Wait()
+}
+
+// markAcked dead-letters rejects and marks everything through through acked.
+func (l *Link) markAcked(ctx context.Context, through int64, rejects []wire.Rejection) error {
+	for _, r := range rejects {
+		l.log.Error("HQ rejected an event; kept as dead letter", "seq", r.Seq, "id", r.ID, "reason", r.Reason)
+		if err := l.db.Reject(ctx, r.Seq, r.Reason); err != nil {
+			return err
+		}
+	}
+	if _, err := l.db.AckThrough(ctx, through); err != nil {
+		return err
+	}
+	l.setState(func(s *State) { s.LastAck = time.Now().UTC() })
+	return nil
+}
+
 // applyAck dead-letters rejected events, renumbers a new database when HQ
 // asks (only in answer to a hello), and marks everything through a.Through
 // acked. It returns the highest acked seq.
@@ -543,20 +644,13 @@ func (l *Link) applyAck(ctx context.Context, a *wire.Ack, hello bool) (int64, er
 			l.log.Warn("HQ holds earlier events for this terminal: renumbered the queue", "seq", a.Rebase, "shift", shift)
 		}
 	}
-	for _, r := range a.Rejected {
-		l.log.Error("HQ rejected an event; kept as dead letter", "seq", r.Seq, "id", r.ID, "reason", r.Reason)
-		if err := l.db.Reject(ctx, r.Seq, r.Reason); err != nil {
-			return 0, err
-		}
-	}
-	if _, err := l.db.AckThrough(ctx, a.Through); err != nil {
+	if err := l.markAcked(ctx, a.Through, a.Rejected); err != nil {
 		return 0, err
 	}
 	st, err := l.db.OutboxState(ctx)
 	if err != nil {
 		return 0, err
 	}
-	l.setState(func(s *State) { s.LastAck = time.Now().UTC() })
 	return max(st.AckedSeq, a.Through), nil
 }
 

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -57,15 +56,10 @@ func EncodeBatch(b *Batch) ([]byte, error) {
 
 	var out []byte
 	if buf.Len() > CompressThreshold {
-		var z bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
-		if _, err := zw.Write(buf.Bytes()); err != nil {
-			return nil, fmt.Errorf("encode batch: gzip: %w", err)
+		var err error
+		if out, err = gzipBytes(buf.Bytes()); err != nil {
+			return nil, fmt.Errorf("encode batch: %w", err)
 		}
-		if err := zw.Close(); err != nil {
-			return nil, fmt.Errorf("encode batch: gzip: %w", err)
-		}
-		out = z.Bytes()
 	} else {
 		out = bytes.Clone(buf.Bytes())
 	}

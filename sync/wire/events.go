@@ -1,11 +1,12 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 var typePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,30}(\.[a-z][a-z0-9_]{0,30}){1,3}$`)
@@ -233,11 +234,10 @@ type PointsRedeemed struct {
 }
 
 // DecodePayload strictly decodes an event payload into v (unknown fields
-// refused), for HQ's projections.
+// refused, by the rules of the envelopes: see decode), for HQ's
+// projections.
 func DecodePayload(raw json.RawMessage, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := jsonv2.Unmarshal(raw, v, strict); err != nil {
 		return fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
 	return nil

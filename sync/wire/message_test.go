@@ -142,6 +142,12 @@ func TestDecodeBatchRejects(t *testing.T) {
 		{"bad event type", mutate(func(b *Batch) { b.Events[0].Type = "Sale" }), ErrInvalid},
 		{"missing time", mutate(func(b *Batch) { b.Events[0].At = time.Time{} }), ErrInvalid},
 		{"payload not object", mutate(func(b *Batch) { b.Events[0].Payload = json.RawMessage(`[1]`) }), ErrInvalid},
+		// Stricter than encoding/json v1, which took all three.
+		{"member name in another case", []byte(strings.Replace(string(good), `"store":`, `"Store":`, 1)), ErrMalformed},
+		{"duplicate member", []byte(strings.Replace(string(good), `"v":1`, `"v":1,"v":1`, 1)), ErrMalformed},
+		{"invalid UTF-8", []byte(strings.Replace(string(good), `"store":"S1"`, "\"store\":\"S\xff\"", 1)), ErrMalformed},
+		{"duplicate member in a payload", mutate(func(b *Batch) { b.Events[0].Payload = json.RawMessage(`{"a":1,"a":2}`) }), ErrMalformed},
+		{"trailing data in gzip", gz(t, append(append([]byte{}, good...), '1')), ErrMalformed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -226,14 +232,16 @@ func TestValidatePayload(t *testing.T) {
 	require.NoError(t, ValidatePayload(&Event{Type: "future.thing", Payload: json.RawMessage(`{"anything":1}`)}), "unknown types pass")
 
 	bad := map[string]Event{
-		"sale unknown field":    {Type: EventSaleCompleted, Payload: json.RawMessage(`{"sale_id":"s","zzz":1}`)},
-		"sale without lines":    {Type: EventSaleCompleted, Payload: json.RawMessage(`{"sale_id":"s","receipt":"r","business_day":"2026-11-23"}`)},
-		"sale bad business day": {Type: EventSaleCompleted, Payload: []byte(strings.Replace(string(ok), "2026-11-23", "23/11/2026", 1))},
-		"redemption no coupon":  {Type: EventCouponRedeemed, Payload: json.RawMessage(`{"sale_id":"s"}`)},
-		"stock without sku":     {Type: EventStockLevel, Payload: json.RawMessage(`{"on_hand":1}`)},
-		"void wrong field type": {Type: EventSaleVoided, Payload: json.RawMessage(`{"total":"ten"}`)},
-		"return wrong type":     {Type: EventReturnCompleted, Payload: json.RawMessage(`{"lines":{}}`)},
-		"pickup unknown field":  {Type: EventPickupFulfilled, Payload: json.RawMessage(`{"x":1}`)},
+		"sale unknown field":         {Type: EventSaleCompleted, Payload: json.RawMessage(`{"sale_id":"s","zzz":1}`)},
+		"sale without lines":         {Type: EventSaleCompleted, Payload: json.RawMessage(`{"sale_id":"s","receipt":"r","business_day":"2026-11-23"}`)},
+		"sale bad business day":      {Type: EventSaleCompleted, Payload: []byte(strings.Replace(string(ok), "2026-11-23", "23/11/2026", 1))},
+		"redemption no coupon":       {Type: EventCouponRedeemed, Payload: json.RawMessage(`{"sale_id":"s"}`)},
+		"stock without sku":          {Type: EventStockLevel, Payload: json.RawMessage(`{"on_hand":1}`)},
+		"void wrong field type":      {Type: EventSaleVoided, Payload: json.RawMessage(`{"total":"ten"}`)},
+		"return wrong type":          {Type: EventReturnCompleted, Payload: json.RawMessage(`{"lines":{}}`)},
+		"pickup unknown field":       {Type: EventPickupFulfilled, Payload: json.RawMessage(`{"x":1}`)},
+		"sale field in another case": {Type: EventSaleCompleted, Payload: []byte(strings.Replace(string(ok), `"sale_id"`, `"SALE_ID"`, 1))},
+		"sale duplicate field":       {Type: EventSaleCompleted, Payload: []byte(strings.Replace(string(ok), `"total":100`, `"total":100,"total":1`, 1))},
 	}
 	for name, e := range bad {
 		t.Run(name, func(t *testing.T) {

@@ -64,13 +64,26 @@ func (c *Core) lockTerminal(ctx context.Context, tx Tx, store, terminal string) 
 // IngestBatch implements hq.Store.
 func (c *Core) IngestBatch(ctx context.Context, b *wire.Batch, invalid map[int64]string, now time.Time) (hq.IngestResult, error) {
 	var res hq.IngestResult
+	// First without looking up every id: an id stored under another key is
+	// rare (a buggy or hostile terminal), and the insert's count shows it.
+	// Then, if the count fell short, again with the look-up, which sorts
+	// such events out as rejected.
+	checkIDs := false
 	err := c.inTx(ctx, "ingest batch", func(tx Tx) error {
 		var err error
-		res, err = c.ingest(ctx, tx, b, invalid, now.UTC())
+		res, err = c.ingest(ctx, tx, b, invalid, now.UTC(), checkIDs)
+		if errors.Is(err, errIDsTaken) {
+			checkIDs = true
+			res, err = hq.IngestResult{}, errRace // rolled back; run again
+		}
 		return err
 	})
 	return res, err
 }
+
+// errIDsTaken means an insert skipped rows whose seq was free: their id is
+// stored already, under another key.
+var errIDsTaken = errors.New("event ids already stored")
 
 type pendingReject struct {
 	ev     *wire.Event
@@ -78,7 +91,7 @@ type pendingReject struct {
 	record bool // write a rejected_events row (counts as handled)
 }
 
-func (c *Core) ingest(ctx context.Context, tx Tx, b *wire.Batch, invalid map[int64]string, now time.Time) (hq.IngestResult, error) {
+func (c *Core) ingest(ctx context.Context, tx Tx, b *wire.Batch, invalid map[int64]string, now time.Time, checkIDs bool) (hq.IngestResult, error) {
 	res := hq.IngestResult{}
 	term, err := c.lockTerminal(ctx, tx, b.Store, b.Terminal)
 	if err != nil {
@@ -116,16 +129,18 @@ func (c *Core) ingest(ctx context.Context, tx Tx, b *wire.Batch, invalid map[int
 	}, "SELECT seq, reason FROM rejected_events WHERE store = ? AND terminal = ? AND seq BETWEEN ? AND ?", b.Store, b.Terminal, lo, hi); err != nil {
 		return res, fmt.Errorf("read rejected seqs: %w", err)
 	}
-	// Ids stored under any key, for the duplicate-id rule.
-	var candidates []string
-	for i := range b.Events {
-		if _, ok := stored[b.Events[i].Seq]; !ok {
-			candidates = append(candidates, b.Events[i].ID)
+	// Ids stored under any key, for the duplicate-id rule (see IngestBatch).
+	knownIDs := map[string]bool{}
+	if checkIDs {
+		var candidates []string
+		for i := range b.Events {
+			if _, ok := stored[b.Events[i].Seq]; !ok {
+				candidates = append(candidates, b.Events[i].ID)
+			}
 		}
-	}
-	knownIDs, err := c.existingIDs(ctx, tx, candidates)
-	if err != nil {
-		return res, err
+		if knownIDs, err = c.existingIDs(ctx, tx, candidates); err != nil {
+			return res, err
+		}
 	}
 
 	var (
@@ -189,6 +204,9 @@ func (c *Core) ingest(ctx context.Context, tx Tx, b *wire.Batch, invalid map[int
 			return res, fmt.Errorf("insert events: %w", err)
 		}
 		if n != int64(len(rows)) {
+			if !checkIDs {
+				return res, errIDsTaken
+			}
 			return res, errRace
 		}
 		res.Stored = len(rows)
@@ -197,9 +215,37 @@ func (c *Core) ingest(ctx context.Context, tx Tx, b *wire.Batch, invalid map[int
 		}
 	}
 
-	acked, err := c.advance(ctx, tx, b.Store, b.Terminal, term.acked)
-	if err != nil {
-		return res, err
+	// The cursor moves over every handled seq that follows it. This
+	// transaction has read everything handled in [lo, hi] and added the
+	// rest, so within the batch's range it walks in memory; the database is
+	// asked only about what lies outside it.
+	acked := term.acked
+	if acked+1 >= lo && acked < hi {
+		handled := make(map[int64]bool, len(stored)+len(rejected)+len(rows)+len(rejects))
+		for seq := range stored {
+			handled[seq] = true
+		}
+		for seq := range rejected {
+			handled[seq] = true
+		}
+		for i := range rows {
+			handled[rows[i].Seq] = true
+		}
+		for _, r := range rejects {
+			if r.record {
+				handled[r.ev.Seq] = true
+			}
+		}
+		for acked < hi && handled[acked+1] {
+			acked++
+		}
+	}
+	if acked < lo || acked >= hi {
+		// Before the batch (a gap below it) or through it: what was stored
+		// earlier above may follow on.
+		if acked, err = c.advance(ctx, tx, b.Store, b.Terminal, acked); err != nil {
+			return res, err
+		}
 	}
 	high := max(term.high, hi)
 	if _, err := tx.Exec(ctx, "UPDATE terminals SET db_id = ?, acked_seq = ?, high_seq = ?, last_upload = ?, last_seen = ? WHERE store = ? AND terminal = ?",
@@ -234,24 +280,26 @@ func (c *Core) existingIDs(ctx context.Context, tx Tx, ids []string) (map[string
 }
 
 // InsertEventsMultiRow inserts rows with multi-row INSERT … ON CONFLICT DO
-// NOTHING, 100 rows a statement, and returns how many were inserted.
+// NOTHING and returns how many were inserted. Statements carry 100, 10 or 1
+// rows, so however a batch is cut, its statements are one of three texts the
+// database has prepared already (SQLite's statement cache, pgx's).
 func InsertEventsMultiRow(ctx context.Context, tx Tx, rows []EventRow) (int64, error) {
-	const per = 100
 	var total int64
-	for start := 0; start < len(rows); start += per {
-		chunk := rows[start:min(start+per, len(rows))]
-		var sb strings.Builder
-		sb.WriteString("INSERT INTO events(store, terminal, seq, id, type, db_id, at, received_at, payload) VALUES ")
+	for len(rows) > 0 {
+		per := 1
+		switch {
+		case len(rows) >= 100:
+			per = 100
+		case len(rows) >= 10:
+			per = 10
+		}
+		chunk := rows[:per]
+		rows = rows[per:]
 		args := make([]any, 0, len(chunk)*9)
-		for i, r := range chunk {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		for _, r := range chunk {
 			args = append(args, r.Store, r.Terminal, r.Seq, r.ID, r.Type, r.DBID, r.At, r.ReceivedAt, r.Payload)
 		}
-		sb.WriteString(" ON CONFLICT DO NOTHING")
-		n, err := tx.Exec(ctx, sb.String(), args...)
+		n, err := tx.Exec(ctx, insertEventsSQL(per), args...)
 		if err != nil {
 			return total, err
 		}
@@ -259,6 +307,17 @@ func InsertEventsMultiRow(ctx context.Context, tx Tx, rows []EventRow) (int64, e
 	}
 	return total, nil
 }
+
+var insertEventsText = map[int]string{}
+
+func init() {
+	for _, per := range []int{1, 10, 100} {
+		insertEventsText[per] = "INSERT INTO events(store, terminal, seq, id, type, db_id, at, received_at, payload) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", per), ", ") + " ON CONFLICT DO NOTHING"
+	}
+}
+
+func insertEventsSQL(per int) string { return insertEventsText[per] }
 
 // advance moves the contiguous cursor over every handled seq (stored or
 // rejected) that follows it.

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Rows is a result set.
@@ -74,6 +75,10 @@ type Dialect struct {
 	// RaiseFeed makes the next change-feed version greater than v (HQ
 	// restored from a backup older than what a terminal has applied).
 	RaiseFeed func(ctx context.Context, tx Tx, v int64) error
+	// TimeResolution is how finely the database keeps a timestamp (0:
+	// exactly). The projections compare times in Go where the database
+	// would compare them, so they round the same way.
+	TimeResolution time.Duration
 	// Retryable reports an error after which the transaction may simply be
 	// run again (serialization failure, deadlock, a lost insert race).
 	Retryable func(error) bool

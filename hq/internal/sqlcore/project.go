@@ -31,6 +31,10 @@ func linesTax(ls []wire.SaleLine) int64 {
 // (members' balances, pickup orders' state). Payloads were validated
 // (wire.ValidatePayload) before they got here; a type HQ does not project
 // is only stored.
+//
+// Sales per day and stock per SKU are summed over the batch in Go and
+// written with one statement per day and per SKU: a batch of 500 two-line
+// sales is a handful of upserts, not a thousand.
 func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs []*wire.Event, now time.Time) ([]hq.FeedEntry, error) {
 	days := map[dayKey]*dayAgg{}
 	agg := func(day string) *dayAgg {
@@ -40,6 +44,7 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 		}
 		return days[k]
 	}
+	stock := stockAggs{res: c.d.TimeResolution}
 	coupons := map[string]bool{}
 	var retail []retailOp
 	for _, e := range evs {
@@ -56,17 +61,13 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 			a.count++
 			a.gross += p.Total
 			a.tax += p.Tax
-			if err := projectLineStock(ctx, tx, store, p.Lines, -1, p.CompletedAt, e.At); err != nil {
-				return nil, fmt.Errorf("project stock seq %d: %w", e.Seq, err)
-			}
+			stock.lines(p.Lines, -1, p.CompletedAt, e.At)
 		case wire.EventSaleVoided:
 			p, err := wire.Payload[wire.SaleVoided](e)
 			if err != nil {
 				return nil, fmt.Errorf("project seq %d: %w", e.Seq, err)
 			}
-			if err := projectLineStock(ctx, tx, store, p.Lines, +1, p.VoidedAt, e.At); err != nil {
-				return nil, fmt.Errorf("project stock seq %d: %w", e.Seq, err)
-			}
+			stock.lines(p.Lines, +1, p.VoidedAt, e.At)
 			retail = append(retail, retailOp{e: e, void: &p})
 			a := agg(p.BusinessDay)
 			a.voidCount++
@@ -77,9 +78,7 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 			if err != nil {
 				return nil, fmt.Errorf("project seq %d: %w", e.Seq, err)
 			}
-			if err := projectLineStock(ctx, tx, store, p.Lines, +1, p.ReturnedAt, e.At); err != nil {
-				return nil, fmt.Errorf("project stock seq %d: %w", e.Seq, err)
-			}
+			stock.lines(p.Lines, +1, p.ReturnedAt, e.At)
 			if p.Channel == "online" {
 				// Bought online: the online channel owes the refund and the
 				// store's sales never counted it; only its stock moves.
@@ -99,17 +98,7 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 			if at.IsZero() {
 				at = e.At
 			}
-			// The level reported last (by the terminal's time) wins, so an
-			// out-of-order delivery does not roll the level back.
-			_, err = tx.Exec(ctx, `INSERT INTO inventory(store, sku, on_hand, deltas, reported_at) VALUES(?, ?, ?, ?, ?)
-				ON CONFLICT(store, sku) DO UPDATE SET
-				deltas = inventory.deltas + excluded.deltas,
-				on_hand = CASE WHEN excluded.reported_at >= inventory.reported_at THEN excluded.on_hand ELSE inventory.on_hand END,
-				reported_at = CASE WHEN excluded.reported_at >= inventory.reported_at THEN excluded.reported_at ELSE inventory.reported_at END`,
-				store, p.SKU, p.OnHand, p.Delta, at.UTC())
-			if err != nil {
-				return nil, fmt.Errorf("project stock seq %d: %w", e.Seq, err)
-			}
+			stock.add(p.SKU, p.Delta, &p.OnHand, at)
 		case wire.EventCouponRedeemed:
 			p, err := wire.Payload[wire.CouponRedeemed](e)
 			if err != nil {
@@ -137,6 +126,9 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 			}
 			retail = append(retail, retailOp{e: e, handover: &p})
 		}
+	}
+	if err := stock.write(ctx, tx, store); err != nil {
+		return nil, err
 	}
 	keys := make([]dayKey, 0, len(days))
 	for k := range days {
@@ -254,10 +246,63 @@ func sortRedemptions(rs []hq.Redemption) {
 	})
 }
 
-// projectLineStock applies the stock the store reported with each line of a
-// sale, void or return (SaleLine.OnHand), and the movement (sign × qty) to
-// the running deltas. Lines without OnHand move only the deltas.
-func projectLineStock(ctx context.Context, tx Tx, store string, lines []wire.SaleLine, sign int64, at, fallback time.Time) error {
+// stockAgg is the net effect of one batch's movements on one SKU's
+// inventory row. Applied one by one, each movement adds its delta, and one
+// that reports a level replaces the stored level when its time is not
+// before the stored one (so an out-of-order delivery does not roll the
+// level back, and of equal times the later movement wins). Folding them
+// keeps exactly that: the deltas sum, and the level that would be left is
+// the last of the movements with the latest time, which then meets the
+// stored row the same way.
+type stockAgg struct {
+	sku          string
+	delta        int64
+	levels       bool      // some movement reported a level
+	firstIsLevel bool      // the first movement did
+	onHand       int64     // the winning level …
+	at, atKey    time.Time // … its time, and its time at the database's resolution
+}
+
+// stockAggs folds a batch's movements per SKU, in the order they apply.
+type stockAggs struct {
+	res   time.Duration // the database's time resolution (Dialect.TimeResolution)
+	order []*stockAgg
+	bySKU map[string]*stockAgg
+}
+
+func (s *stockAggs) key(t time.Time) time.Time {
+	if s.res > 0 {
+		return t.Truncate(s.res)
+	}
+	return t
+}
+
+// add folds one movement: delta, and the level it reports (nil: none) as
+// of at.
+func (s *stockAggs) add(sku string, delta int64, level *int64, at time.Time) {
+	if s.bySKU == nil {
+		s.bySKU = map[string]*stockAgg{}
+	}
+	a := s.bySKU[sku]
+	if a == nil {
+		a = &stockAgg{sku: sku, firstIsLevel: level != nil}
+		s.bySKU[sku] = a
+		s.order = append(s.order, a)
+	}
+	a.delta += delta
+	if level == nil {
+		return
+	}
+	at = at.UTC()
+	if k := s.key(at); !a.levels || !k.Before(a.atKey) {
+		a.levels, a.onHand, a.at, a.atKey = true, *level, at, k
+	}
+}
+
+// lines folds the stock a sale, void or return reported with each line
+// (SaleLine.OnHand) and the movement sign × qty; a line without OnHand
+// moves only the deltas.
+func (s *stockAggs) lines(lines []wire.SaleLine, sign int64, at, fallback time.Time) {
 	if at.IsZero() {
 		at = fallback
 	}
@@ -265,24 +310,37 @@ func projectLineStock(ctx context.Context, tx Tx, store string, lines []wire.Sal
 		if l.SKU == "" {
 			continue
 		}
-		delta := sign * l.Qty
-		if l.OnHand == nil {
-			_, err := tx.Exec(ctx, `INSERT INTO inventory(store, sku, on_hand, deltas, reported_at) VALUES(?, ?, 0, ?, ?)
+		s.add(l.SKU, sign*l.Qty, l.OnHand, at)
+	}
+}
+
+// write applies each SKU's net movement with one upsert, in SKU order (a
+// fixed lock order between concurrent ingest transactions on PostgreSQL).
+func (s *stockAggs) write(ctx context.Context, tx Tx, store string) error {
+	slices.SortFunc(s.order, func(a, b *stockAgg) int { return cmp.Compare(a.sku, b.sku) })
+	for _, a := range s.order {
+		var err error
+		if !a.levels {
+			_, err = tx.Exec(ctx, `INSERT INTO inventory(store, sku, on_hand, deltas, reported_at) VALUES(?, ?, 0, ?, ?)
 				ON CONFLICT(store, sku) DO UPDATE SET deltas = inventory.deltas + excluded.deltas`,
-				store, l.SKU, delta, time.Time{}.UTC())
-			if err != nil {
-				return err
+				store, a.sku, a.delta, time.Time{}.UTC())
+		} else {
+			// A new row takes the winning level, unless the first movement
+			// reported none: one by one, that one creates the row at the
+			// zero time and only a level not before it replaces it.
+			insLevel, insAt := a.onHand, a.at
+			if !a.firstIsLevel && a.atKey.Before(s.key(time.Time{})) {
+				insLevel, insAt = 0, time.Time{}.UTC()
 			}
-			continue
+			_, err = tx.Exec(ctx, `INSERT INTO inventory(store, sku, on_hand, deltas, reported_at) VALUES(?, ?, ?, ?, ?)
+				ON CONFLICT(store, sku) DO UPDATE SET
+				deltas = inventory.deltas + excluded.deltas,
+				on_hand = CASE WHEN ? >= inventory.reported_at THEN ? ELSE inventory.on_hand END,
+				reported_at = CASE WHEN ? >= inventory.reported_at THEN ? ELSE inventory.reported_at END`,
+				store, a.sku, insLevel, a.delta, insAt, a.at, a.onHand, a.at, a.at)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO inventory(store, sku, on_hand, deltas, reported_at) VALUES(?, ?, ?, ?, ?)
-			ON CONFLICT(store, sku) DO UPDATE SET
-			deltas = inventory.deltas + excluded.deltas,
-			on_hand = CASE WHEN excluded.reported_at >= inventory.reported_at THEN excluded.on_hand ELSE inventory.on_hand END,
-			reported_at = CASE WHEN excluded.reported_at >= inventory.reported_at THEN excluded.reported_at ELSE inventory.reported_at END`,
-			store, l.SKU, *l.OnHand, delta, at.UTC())
 		if err != nil {
-			return err
+			return fmt.Errorf("project stock %s: %w", a.sku, err)
 		}
 	}
 	return nil
