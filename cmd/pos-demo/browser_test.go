@@ -120,7 +120,10 @@ func TestBrowserFullStackDemo(t *testing.T) {
 	require.Eventually(t, func() bool { return d.dev.printed() == 1 }, wait, 10*time.Millisecond, "the receipt reached the virtual printer")
 	b.WaitJS(`document.querySelector("#print-state").dataset.state === "printed"`)
 	assert.Equal(t, 1, d.dev.printer.DrawerKicks(), "the cash sale kicked the drawer")
-	assert.FileExists(t, filepath.Join(d.dir, "receipts", "T1-000001.png"))
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(d.dir, "receipts", "T1-000001.png"))
+		return err == nil
+	}, wait, 10*time.Millisecond, "the demo saved the printed receipt")
 	b.Shot("receipt")
 	nextSale(b)
 
