@@ -17,11 +17,6 @@ const maxAlerts = 50
 // alertClears maps a recovery kind to the condition it ends.
 var alertClears = map[string]string{AlertLowStockCleared: AlertLowStock, AlertSensorOnline: AlertSensorOffline}
 
-// AlertClears returns the kind of condition an alert of kind ends
-// (low_stock_cleared ends low_stock, sensor_online ends sensor_offline),
-// or "" when kind is not a recovery.
-func AlertClears(kind string) string { return alertClears[kind] }
-
 // noteAlert updates the status bar's list with al:
 //   - a recovery (low_stock_cleared, sensor_online) removes the alert of
 //     the condition it ends on the same shelf slot, and is not listed
