@@ -378,7 +378,7 @@ func (a *API) complete(c *call) (any, error) {
 	a.log.Info("sale completed", "sale", s.ID, "receipt", s.Receipt, "user", c.s.user.ID, "total", s.Total)
 	if hw := a.cfg.Hardware; hw != nil {
 		hw.PrintNow()
-		if tookCash(s) {
+		if tookCash(s) && a.hasDrawer() {
 			if err := hw.KickDrawer(c.ctx()); err != nil {
 				a.log.Warn("drawer did not open after a cash sale", "sale", s.ID, "err", err)
 				ans.Drawer = a.message("drawer_failed", err)
@@ -553,7 +553,7 @@ func (a *API) returns(c *call) (any, error) {
 	a.log.Info("return recorded", "receipt", ret.Receipt, "user", c.s.user.ID, "manager", mgr, "total", ret.Total)
 	ans := map[string]any{"return": ret}
 	for _, t := range ret.Refunds {
-		if t.Kind == TenderCash && a.cfg.Hardware != nil {
+		if t.Kind == TenderCash && a.hasDrawer() {
 			if err := a.cfg.Hardware.KickDrawer(c.ctx()); err != nil {
 				ans["drawer"] = a.message("drawer_failed", err)
 			}

@@ -111,7 +111,7 @@ func (a *API) moveCash(c *call, req cashReq) (any, error) {
 	// so a retry does not record it twice.
 	ans := map[string]any{"ok": true, "opened": false}
 	switch {
-	case a.cfg.Hardware == nil:
+	case !a.hasDrawer():
 		ans["drawer"] = a.message("drawer_failed", "no drawer attached")
 	default:
 		if err := a.cfg.Hardware.KickDrawer(c.ctx()); err != nil {
@@ -127,7 +127,7 @@ func (a *API) moveCash(c *call, req cashReq) (any, error) {
 // kick opens the drawer where it is a convenience, not the point of the
 // request: a failure is logged only.
 func (a *API) kick(c *call, why string) {
-	if a.cfg.Hardware == nil {
+	if !a.hasDrawer() {
 		return
 	}
 	if err := a.cfg.Hardware.KickDrawer(c.ctx()); err != nil {
@@ -319,7 +319,10 @@ func (a *API) events(c *call) error {
 			if _, err := fmt.Fprint(c.w, ": keep-alive\n\n"); err != nil {
 				return nil
 			}
-		case ev := <-ch:
+		case ev, ok := <-ch:
+			if !ok { // the hub closed: the agent is shutting down
+				return nil
+			}
 			b, err := json.Marshal(ev)
 			if err != nil {
 				continue

@@ -18,8 +18,9 @@ type UIEvent struct {
 // subscriber that falls behind loses its oldest events (a screen that
 // cannot keep up re-reads the state it needs over the API).
 type Hub struct {
-	mu   sync.Mutex
-	subs map[chan UIEvent]struct{}
+	mu     sync.Mutex
+	subs   map[chan UIEvent]struct{}
+	closed bool
 }
 
 // NewHub returns an empty hub.
@@ -51,17 +52,39 @@ func (h *Hub) Publish(typ string, data any) {
 }
 
 // Subscribe returns a channel of events and a cancel func that must be
-// called when the subscriber goes away.
+// called when the subscriber goes away. The channel is closed when the hub
+// is (at once if it already is).
 func (h *Hub) Subscribe() (<-chan UIEvent, func()) {
 	ch := make(chan UIEvent, 64)
 	h.mu.Lock()
-	h.subs[ch] = struct{}{}
+	if h.closed {
+		close(ch)
+	} else {
+		h.subs[ch] = struct{}{}
+	}
 	h.mu.Unlock()
 	return ch, func() {
 		h.mu.Lock()
 		delete(h.subs, ch)
 		h.mu.Unlock()
 	}
+}
+
+// Close ends every subscription: each subscriber's channel is closed, so
+// an open event stream returns and an http.Server's Shutdown need not wait
+// out its deadline for it. Later Publish calls do nothing and later
+// subscribers get a closed channel. Close is idempotent.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	for ch := range h.subs {
+		close(ch)
+	}
+	clear(h.subs)
 }
 
 // Subscribers is the number of connected screens.

@@ -199,6 +199,10 @@ func (a *Agent) serveHTTP() error {
 	}
 	a.addr = ln.Addr().String()
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// A screen's event stream never ends by itself: Shutdown would wait
+	// out its whole deadline for it. Closing the hub ends every stream
+	// (GET /api/events returns when its channel closes).
+	a.srv.RegisterOnShutdown(a.hub.Close)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -226,6 +230,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		errs = append(errs, a.link.Close(ctx))
 	}
 	a.wg.Wait()
+	a.hub.Close()
 	if a.ledger != nil {
 		errs = append(errs, a.ledger.Close())
 	}
@@ -272,19 +277,15 @@ func (a *Agent) Status(ctx context.Context) SystemStatus {
 	return st
 }
 
-// RaiseAlert records a shelf alert for the status bar, pushes it to the UI
-// and writes it to the outbox for HQ.
+// RaiseAlert records a shelf alert for the status bar (a recovery removes
+// the alert it ends, see noteAlert), pushes it to the UI and writes it to
+// the outbox for HQ.
 func (a *Agent) RaiseAlert(ctx context.Context, al Alert) error {
-	a.alertsMu.Lock()
-	a.alerts = append(a.alerts, al)
-	if len(a.alerts) > 50 {
-		a.alerts = a.alerts[len(a.alerts)-50:]
-	}
-	a.alertsMu.Unlock()
+	a.noteAlert(al)
 	a.hub.Publish("alert", al)
 	return a.ledger.write(ctx, func(tx *sql.Tx) error {
 		_, err := a.db.AppendEvent(ctx, tx, wire.EventShelfAlert, wire.ShelfAlert{Kind: al.Kind, Shelf: al.Shelf, Slot: al.Slot, SKU: al.SKU,
-			Count: al.Count, Detail: al.Detail, At: al.At.UTC()}, a.ledger.now())
+			Count: al.Count, Grams: al.Grams, Detail: al.Detail, At: al.At.UTC()}, a.ledger.now())
 		return err
 	})
 }

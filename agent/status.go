@@ -24,13 +24,16 @@ type SyncState struct {
 	Rejected      int64     `json:"rejected"`
 }
 
-// Alert is a low-stock or shrink alert from the shelves.
+// Alert is an alert from the shelves: low_stock, shrink, ambiguous and
+// sensor_offline, and the recoveries low_stock_cleared and sensor_online
+// (see the Alert* kinds).
 type Alert struct {
-	Kind   string    `json:"kind"` // low_stock, shrink, ambiguous, sensor_offline
+	Kind   string    `json:"kind"`
 	Shelf  string    `json:"shelf"`
 	Slot   string    `json:"slot,omitempty"`
 	SKU    string    `json:"sku,omitempty"`
 	Count  int64     `json:"count,omitempty"`
+	Grams  int64     `json:"grams,omitempty"` // the stable weight it is based on
 	Detail string    `json:"detail,omitempty"`
 	At     time.Time `json:"at"`
 }

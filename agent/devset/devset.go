@@ -17,7 +17,9 @@
 //     for the printer.
 //   - Every device state change goes to agent.DeviceChanged: the status
 //     bar and, through the outbox, HQ.
-//   - Other device kinds (weight shelves) plug in as an Attachment.
+//   - Weight shelves (devices/shelf) plug in as an Attachment: Shelves
+//     explains their count drops with the ledger's sales and turns their
+//     events into agent alerts (see Shelves).
 //
 // devset takes plain option structs; cmd/pos-agent translates its YAML
 // config into them. Nothing under devices/ imports agent: this package is
@@ -131,8 +133,9 @@ type Set struct {
 }
 
 var (
-	_ agent.DeviceSet = (*Set)(nil)
-	_ agent.Hardware  = (*Set)(nil)
+	_ agent.DeviceSet      = (*Set)(nil)
+	_ agent.Hardware       = (*Set)(nil)
+	_ agent.DrawerReporter = (*Set)(nil)
 )
 
 // New validates opts and returns a Set; it touches no device.
@@ -328,6 +331,9 @@ func (s *Set) States() []agent.DeviceState {
 		if p := s.opts.Printer; p != nil {
 			sts = append(sts, devices.Status{Device: p.Config.Name, Kind: devices.KindPrinter, State: devices.StateClosed})
 		}
+		for _, at := range s.opts.Attachments {
+			sts = append(sts, at.States()...)
+		}
 	}
 	s.mu.Unlock()
 	out := make([]agent.DeviceState, 0, len(sts))
@@ -434,6 +440,11 @@ func (s *Set) KickDrawer(ctx context.Context) error {
 	defer cancel()
 	return p.KickDrawer(ctx)
 }
+
+// HasDrawer implements agent.DrawerReporter: a drawer is wired to the
+// printer (devices.printer.drawer_on_cash). Without one the API does not
+// kick after a cash sale, so no "drawer did not open" message shows.
+func (s *Set) HasDrawer() bool { return s.opts.Printer != nil && s.opts.Printer.Drawer }
 
 // PrintNow implements agent.Hardware: it wakes the print worker. It never
 // blocks.

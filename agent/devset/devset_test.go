@@ -337,12 +337,41 @@ func TestCashSaleKicksDrawer(t *testing.T) {
 	assert.Contains(t, rt.Text, "Receipt: "+cash.Sale.Receipt)
 	assert.Contains(t, rt.Text, "Change")
 
-	// No drawer wired: the API says the drawer failed, the sale is done.
+	// No drawer wired: a manual kick says so.
 	opts := f.options()
 	opts.Printer.Drawer = false
 	ds, err := New(opts)
 	require.NoError(t, err)
 	assert.ErrorIs(t, ds.KickDrawer(context.Background()), ErrNoDrawer)
+	assert.False(t, ds.HasDrawer())
+}
+
+// TestNoDrawerNoKick (drawer_on_cash: false): a cash sale through the
+// POS API prints its receipt, kicks nothing and shows no "drawer did not
+// open" message; a manager's no-sale open says there is no drawer.
+func TestNoDrawerNoKick(t *testing.T) {
+	f := newFixture(t)
+	opts := f.options()
+	opts.Printer.Drawer = false
+	term := f.open(opts, true)
+	c := newClient(t, term.a.Addr())
+	c.login(agent.DemoCashier, agent.DemoCashierPIN)
+	c.do("POST", "/api/shift/open", map[string]int64{"float": 20000}, nil) // kicks a wired drawer, not this one
+
+	cash := c.sale(agent.Tender{Kind: agent.TenderCash, Amount: 10000})
+	assert.Empty(t, cash.Drawer, "no drawer message")
+	term.waitJob(t, cash.Sale.ID, "printed")
+	assert.Equal(t, []string{cash.Sale.Receipt}, f.receiptsPrinted())
+	assert.Zero(t, f.vp.DrawerKicks(), "nothing kicked (the receipt went out on the same connection after the sale answered)")
+
+	var open struct {
+		Opened bool   `json:"opened"`
+		Drawer string `json:"drawer"`
+	}
+	c.do("POST", "/api/drawer/open", map[string]string{"reason": "change for the float", "manager_pin": agent.DemoManagerPIN}, &open)
+	assert.False(t, open.Opened)
+	assert.Contains(t, open.Drawer, "no drawer attached")
+	assert.Zero(t, f.vp.DrawerKicks())
 }
 
 // TestSerialScannerReachesHub (issue 4): a scanner on a pseudo-terminal,

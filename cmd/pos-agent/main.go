@@ -276,7 +276,7 @@ func runAgent(g *globals, args []string, stderr io.Writer) int {
 	defer wg.Wait()
 	defer close(finished)
 
-	opts, api, err := agentOptions(cfg, log)
+	opts, err := agentOptions(cfg, log)
 	if err != nil {
 		log.Error("config", "err", err)
 		return 1
@@ -288,7 +288,6 @@ func runAgent(g *globals, args []string, stderr io.Writer) int {
 	}
 	log.Info("ready", "database", cfg.Database, "http", a.Addr(), "version", version)
 	<-ctx.Done()
-	api.Close()
 	if err := a.Close(shutdown); err != nil {
 		log.Error("stop", "err", err)
 		return 1

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/edgepos/edgepos/agent"
 	"github.com/edgepos/edgepos/agent/devset"
@@ -17,6 +15,7 @@ import (
 	"github.com/edgepos/edgepos/devices/printer/escpos"
 	"github.com/edgepos/edgepos/devices/scanner"
 	"github.com/edgepos/edgepos/devices/serialport"
+	"github.com/edgepos/edgepos/devices/shelf"
 	"github.com/edgepos/edgepos/internal/config"
 	"github.com/edgepos/edgepos/localdb"
 	"github.com/edgepos/edgepos/sync/link"
@@ -45,29 +44,27 @@ func ledgerConfig(cfg *config.Agent, log *slog.Logger) (agent.LedgerConfig, erro
 
 // agentOptions translates the whole config into the agent runtime's plain
 // options: ledger, sync link, devices, and the POS API and UI served on
-// the HTTP listener. The returned apiCloser ends the API's event streams;
-// call it before closing the agent (an open stream would hold the HTTP
-// server's shutdown for its whole timeout).
-func agentOptions(cfg *config.Agent, log *slog.Logger) (agent.Options, *apiCloser, error) {
+// the HTTP listener (agent.ServeAPI; the agent ends the API's event
+// streams when it shuts its HTTP server down).
+func agentOptions(cfg *config.Agent, log *slog.Logger) (agent.Options, error) {
 	lc, err := ledgerConfig(cfg, log)
 	if err != nil {
-		return agent.Options{}, nil, err
+		return agent.Options{}, err
 	}
 	lo := link.Options{}
 	if cfg.Sync.Broker != "" {
 		if lo, err = linkOptions(cfg, log); err != nil {
-			return agent.Options{}, nil, err
+			return agent.Options{}, err
 		}
 	}
 	do, err := deviceOptions(cfg, log)
 	if err != nil {
-		return agent.Options{}, nil, err
+		return agent.Options{}, err
 	}
 	ds, err := devset.New(do)
 	if err != nil {
-		return agent.Options{}, nil, err
+		return agent.Options{}, err
 	}
-	closer := &apiCloser{}
 	return agent.Options{
 		Database:   cfg.Database,
 		DB:         localdb.Options{Logger: log},
@@ -78,38 +75,9 @@ func agentOptions(cfg *config.Agent, log *slog.Logger) (agent.Options, *apiClose
 		Locale:     cfg.Locale,
 		Version:    version,
 		Devices:    ds,
-		APIHandler: func(a *agent.Agent) (http.Handler, error) {
-			api, err := agent.NewAPI(agent.APIConfig{Ledger: a.Ledger(), Hub: a.Hub(), Status: a, Hardware: ds,
-				Locale: cfg.Locale, SessionTTL: cfg.HTTP.SessionTTL, Logger: log})
-			if err != nil {
-				return nil, err
-			}
-			closer.set(api)
-			return api.Handler(), nil
-		},
-		Logger: log,
-	}, closer, nil
-}
-
-// apiCloser closes the POS API once the agent has built it.
-type apiCloser struct {
-	mu  sync.Mutex
-	api *agent.API
-}
-
-func (c *apiCloser) set(api *agent.API) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.api = api
-}
-
-// Close ends the API's open event streams.
-func (c *apiCloser) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.api != nil {
-		c.api.Close()
-	}
+		APIHandler: agent.ServeAPI(agent.APIConfig{Hardware: ds, Logger: log}),
+		Logger:     log,
+	}, nil
 }
 
 // linkOptions translates the sync section into sync/link's options. It
@@ -232,9 +200,61 @@ func deviceOptions(cfg *config.Agent, log *slog.Logger) (devset.Options, error) 
 		}
 		opts.StoreName, opts.Header, opts.Footer = p.StoreName, p.Header, p.Footer
 	}
-	if n := len(d.Shelves); n > 0 && log != nil {
-		// devset.Options.Attachments is where the shelf driver plugs in.
-		log.Warn("config: devices.shelves are validated but this build has no shelf driver: they are not attached", "shelves", n)
+	if len(d.Shelves) > 0 {
+		var so []devset.ShelfOptions
+		for i, c := range d.Shelves {
+			sc, err := shelfConfig(c)
+			if err != nil {
+				return devset.Options{}, fmt.Errorf("devices.shelves[%d]: %w", i, err)
+			}
+			so = append(so, devset.ShelfOptions{Config: sc})
+		}
+		shelves, err := devset.NewShelves(so, log)
+		if err != nil {
+			return devset.Options{}, err
+		}
+		opts.Attachments = append(opts.Attachments, shelves)
 	}
 	return opts, nil
+}
+
+// shelfConfig translates one devices.shelves entry (defaults filled and
+// validated by internal/config) into the shelf driver's configuration. It
+// reads the password file (a local file) and opens nothing.
+func shelfConfig(c config.Shelf) (shelf.Config, error) {
+	sc := shelf.Config{
+		Name: c.Name, Transport: shelf.Transport(c.Transport),
+		StableReadings: c.StableReadings, StableBandG: c.StableBandG,
+		OfflineAfter: c.OfflineAfter, ShrinkWindow: c.ShrinkWindow, SaleLookback: c.SaleLookback,
+		LowStockMargin: c.LowStockMargin, MaxG: c.MaxG,
+	}
+	for _, s := range c.Slots {
+		sl := shelf.Slot{Slot: s.Slot, SKU: s.SKU, TareG: s.TareG, UnitG: s.UnitG, ToleranceG: s.ToleranceG, LowStock: s.LowStock}
+		if s.Register != nil { // config fills slot × 2 for modbus shelves
+			sl.Register = uint16(*s.Register)
+		}
+		sc.Slots = append(sc.Slots, sl)
+	}
+	switch c.Transport {
+	case "mqtt":
+		pw, err := c.ShelfPassword()
+		if err != nil {
+			return shelf.Config{}, err
+		}
+		sc.MQTT = shelf.MQTTConfig{Broker: c.Broker, Topic: c.Topic, Username: c.Username, Password: pw, ClientID: c.ClientID, QoS: byte(c.QoS)}
+	case "modbus":
+		par, err := serialport.ParseParity(c.Parity)
+		if err != nil {
+			return shelf.Config{}, err
+		}
+		sc.Modbus = shelf.ModbusConfig{
+			Port:   serialport.Config{Path: c.Path, Baud: c.Baud, Parity: par},
+			UnitID: byte(c.UnitID), WordOrder: shelf.WordOrder(c.WordOrder),
+			PollInterval: c.PollInterval, ResponseTimeout: c.ResponseTimeout,
+			ScaleMul: c.ScaleMul, ScaleDiv: c.ScaleDiv,
+		}
+	default:
+		return shelf.Config{}, fmt.Errorf("transport %q: want mqtt or modbus", c.Transport)
+	}
+	return sc, nil
 }

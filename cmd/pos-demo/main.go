@@ -1,9 +1,18 @@
 // Command pos-demo runs all of edgepos in one process with nothing to
 // install: an embedded MQTT broker, HQ on SQLite, and one store agent with
-// the demo catalog, users and simulated devices.
+// the demo catalog, users and simulated devices attached through
+// agent/devset as pos-agent attaches real ones: a serial barcode scanner
+// on a pseudo-terminal, an ESC/POS receipt printer on TCP (with its cash
+// drawer), and an MQTT weight-shelf sensor on the embedded broker.
 //
 //	go run ./cmd/pos-demo                              # serve the POS UI until Ctrl-C
 //	go run ./cmd/pos-demo -headless -sales 2000 -outage 5s
+//
+// Serving the UI, it prints the POS and HQ addresses, the demo PINs, the
+// HQ operator token, the metrics addresses and how to drive the devices
+// from a shell (codes written to <data>/scan are scanned; every printed
+// receipt is saved as <data>/receipts/<receipt>.png and .txt; "take N"
+// written to <data>/shelf takes bottles off the shelf unpaid).
 //
 // With -headless it sells -sales sales with random baskets, takes the broker
 // down for -outage in the middle while selling goes on, brings it back, waits
@@ -12,7 +21,8 @@
 //
 //	sales=N at_hq=N duplicates=0 lost=0 conflicts=0
 //
-// exiting 0 only when nothing was lost or duplicated.
+// exiting 0 only when nothing was lost or duplicated. Its receipts are
+// printed by the virtual printer too (counted, not saved).
 package main
 
 import (
@@ -60,8 +70,21 @@ type demo struct {
 	hq     *hq.Service
 	hqDB   *sqlitestore.Store
 	agent  *agent.Agent
+	dev    *demoDevices
 	token  string
 	out    io.Writer
+}
+
+// demoConfig is how start sets the demo up.
+type demoConfig struct {
+	// Listen and HQListen are the POS and HQ addresses; a taken one
+	// falls back to a free port.
+	Listen, HQListen string
+	// Locale of the POS screen; default zh-CN.
+	Locale string
+	// WedgeGap is the screen's keyboard-wedge gap; default the API's.
+	WedgeGap time.Duration
+	Devices  devOptions
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -96,10 +119,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer os.RemoveAll(tmp)
 		d.dir = tmp
 	}
+	c := demoConfig{Listen: *listen, HQListen: *hqListen, Devices: devOptions{Follow: true, SaveReceipts: true}}
 	if *headless {
-		*listen, *hqListen = "127.0.0.1:0", "127.0.0.1:0"
+		c = demoConfig{Listen: "127.0.0.1:0", HQListen: "127.0.0.1:0"}
 	}
-	if err := d.start(ctx, *listen, *hqListen); err != nil {
+	if err := d.start(ctx, c); err != nil {
 		fmt.Fprintln(stderr, "pos-demo:", err)
 		d.stop()
 		return 1
@@ -108,13 +132,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *headless {
 		return d.headless(ctx, *sales, *outage, stderr)
 	}
-	fmt.Fprintf(stdout, "edgepos demo running (data in %s)\n", d.dir)
-	fmt.Fprintf(stdout, "  POS UI:        http://%s/   cashier 1001 PIN 1234, manager 9001 PIN 9999\n", d.agent.Addr())
-	fmt.Fprintf(stdout, "  HQ dashboard:  http://%s/   operator token %s\n", d.hq.Addr(), d.token)
-	fmt.Fprintf(stdout, "  metrics:       http://%s/metrics  http://%s/metrics\n", d.agent.Addr(), d.hq.Addr())
-	fmt.Fprintln(stdout, "Ctrl-C to stop.")
+	if err := d.instructions(ctx); err != nil {
+		fmt.Fprintln(stderr, "pos-demo:", err)
+		return 1
+	}
 	<-ctx.Done()
 	return 0
+}
+
+// instructions prints where everything is and how to drive the devices.
+func (d *demo) instructions(ctx context.Context) error {
+	// A coupon to try: HQ signs it, the store verifies it offline.
+	reply, err := d.hq.IssueCoupons(ctx, hq.IssueRequest{Kind: wire.CouponAmountOff, Value: 200, MinSpend: 500, Currency: "CNY",
+		Expires: time.Now().Add(7 * 24 * time.Hour)})
+	if err != nil {
+		return fmt.Errorf("issue a coupon: %w", err)
+	}
+	scan := filepath.Join(d.dir, "scan")
+	w := d.out
+	fmt.Fprintf(w, "edgepos demo running (data in %s)\n", d.dir)
+	fmt.Fprintf(w, "  POS UI:        http://%s/   cashier %s PIN %s, manager %s PIN %s\n", d.agent.Addr(),
+		agent.DemoCashier, agent.DemoCashierPIN, agent.DemoManager, agent.DemoManagerPIN)
+	fmt.Fprintf(w, "  HQ dashboard:  http://%s/   operator token %s\n", d.hq.Addr(), d.token)
+	fmt.Fprintf(w, "  metrics:       http://%s/metrics  http://%s/metrics\n", d.agent.Addr(), d.hq.Addr())
+	fmt.Fprintf(w, "  MQTT broker:   %s (embedded)\n", d.broker.URL())
+	fmt.Fprintln(w, "Simulated devices (the real drivers, attached as pos-agent attaches real ones):")
+	fmt.Fprintf(w, "  scanner  serial scanner on a pty (%s); scan from a shell:\n", d.dev.scanner.Path())
+	fmt.Fprintf(w, "             printf '6901234567892\\r' > %s    # oolong tea; 6921168509256 water, 6907992500133 milk\n", scan)
+	fmt.Fprintf(w, "             printf '%%s\\r' '%s' > %s    # an HQ coupon, 2.00 off 5.00\n", reply.Coupons[0].Token, scan)
+	fmt.Fprintf(w, "  printer  virtual ESC/POS printer on tcp://%s with a cash drawer; receipts in %s/<receipt>.png and .txt\n",
+		d.dev.printer.Addr(), d.dev.receipts)
+	fmt.Fprintf(w, "  shelf    %s: %d bottles of %s on an MQTT weight sensor; what the till sells is taken off it.\n", shelfName, shelfFull, shelfSKU)
+	fmt.Fprintf(w, "             echo 'take 2' > %s   # unpaid: a shrink alert after %s; 'put 10' restocks\n",
+		filepath.Join(d.dir, "shelf"), d.dev.o.ShrinkWindow)
+	fmt.Fprintln(w, "Ctrl-C to stop.")
+	return nil
 }
 
 // freeOr returns addr, or 127.0.0.1:0 when addr is taken.
@@ -130,7 +182,7 @@ func freeOr(addr string) string {
 	return addr
 }
 
-func (d *demo) start(ctx context.Context, listen, hqListen string) error {
+func (d *demo) start(ctx context.Context, c demoConfig) error {
 	var err error
 	if d.broker, err = embedbroker.Start(embedbroker.Options{Privileged: []string{"hq"}}); err != nil {
 		return err
@@ -142,23 +194,35 @@ func (d *demo) start(ctx context.Context, listen, hqListen string) error {
 	rand.Read(tok)
 	d.token = hex.EncodeToString(tok)
 	d.hq = hq.New(hq.Options{Store: d.hqDB, DataDir: filepath.Join(d.dir, "hq"), Broker: d.broker.URL(), Username: "hq",
-		APIListen: freeOr(hqListen), APITokens: []string{d.token}, Version: "demo", Logger: d.log.With("svc", "hq")})
+		APIListen: freeOr(c.HQListen), APITokens: []string{d.token}, Version: "demo", Logger: d.log.With("svc", "hq")})
 	if err := d.hq.Open(ctx); err != nil {
 		return fmt.Errorf("start hq: %w", err)
+	}
+	if d.dev, err = newDevices(d.dir, d.broker.URL(), c.Devices, d.log.With("svc", "devices"), d.out); err != nil {
+		return fmt.Errorf("start devices: %w", err)
 	}
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	if err != nil {
 		loc = time.UTC
 	}
+	locale := c.Locale
+	if locale == "" {
+		locale = "zh-CN"
+	}
 	d.agent = agent.New(agent.Options{
 		Database: filepath.Join(d.dir, "pos.db"),
 		Ledger: agent.LedgerConfig{Store: store, Terminal: terminal, Currency: "CNY", MinorDigits: 2, TaxInclusive: true,
-			Location: loc, CouponOfflineCap: 1_000_000, CouponKeys: d.hq.CouponKeys()},
+			Location: loc, CouponOfflineCap: 1_000_000, CouponKeys: d.hq.CouponKeys(),
+			// A committed sale has queued its receipt: wake the printer
+			// (the POS API does too; -headless sells without it).
+			OnCommit: d.dev.set.PrintNow},
 		Link: link.Options{Broker: d.broker.URL(), AgentVersion: "demo", AckTimeout: 3 * time.Second,
 			BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Poll: 50 * time.Millisecond},
-		HTTPListen: freeOr(listen),
-		Locale:     "zh-CN",
+		HTTPListen: freeOr(c.Listen),
+		Locale:     locale,
 		Version:    "demo",
+		Devices:    d.dev.set,
+		APIHandler: agent.ServeAPI(agent.APIConfig{Hardware: d.dev.set, WedgeGap: c.WedgeGap}),
 		Logger:     d.log.With("svc", "agent"),
 	})
 	if err := d.agent.Open(ctx); err != nil {
@@ -173,6 +237,9 @@ func (d *demo) start(ctx context.Context, listen, hqListen string) error {
 			return err
 		}
 	}
+	if err := d.dev.open(ctx, d.agent); err != nil {
+		return fmt.Errorf("start devices: %w", err)
+	}
 	return nil
 }
 
@@ -183,6 +250,9 @@ func (d *demo) stop() {
 		if err := d.agent.Close(ctx); err != nil {
 			d.log.Warn("close agent", "err", err)
 		}
+	}
+	if d.dev != nil {
+		d.dev.close()
 	}
 	if d.hq != nil {
 		if err := d.hq.Close(ctx); err != nil {
@@ -281,6 +351,13 @@ func (d *demo) headless(ctx context.Context, n int, out time.Duration, stderr io
 		fmt.Fprintln(stderr, "pos-demo:", err)
 	}
 	fmt.Fprintf(d.out, "caught up %s after the last sale\n", time.Since(caught).Round(time.Millisecond))
+	// The receipts went to the virtual printer meanwhile; wait (bounded)
+	// for the queue to empty. A slow printer is no reason to fail.
+	_ = waitFor("the print queue to empty", 30*time.Second, func() bool {
+		_, err := l.NextQueued(ctx)
+		return errors.Is(err, agent.ErrNotFound)
+	})
+	fmt.Fprintf(d.out, "%d receipts printed by the virtual printer\n", d.dev.printed())
 	res, err := reconcile.Compare(ctx, []reconcile.Terminal{{Store: store, DB: l.DB().Read}}, d.hqDB)
 	if err != nil {
 		fmt.Fprintln(stderr, "pos-demo: reconcile:", err)

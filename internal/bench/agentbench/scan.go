@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgepos/edgepos/agent"
 	"github.com/edgepos/edgepos/agent/barcode"
+	"github.com/edgepos/edgepos/agent/devset"
 	"github.com/edgepos/edgepos/devices/scanner"
 	"github.com/edgepos/edgepos/devices/scanner/scannersim"
 	"github.com/edgepos/edgepos/devices/serialport"
@@ -32,65 +33,20 @@ type ScanResult struct {
 	Wiring string
 }
 
-// ScanDevices returns the agent.DeviceSet that attaches one serial scanner
-// at path to the agent, and names the wiring for the report.
-//
-// Until agent/devset lands this is scannerBridge: the real serial driver
-// (devices/scanner) on the pseudo-terminal, each scan published on the
-// agent's UI hub as a "scan" event — the path devset takes. When devset
-// lands, return devset's DeviceSet configured with the one scanner here,
-// and nothing else in the scenario changes.
-func ScanDevices(path string) (agent.DeviceSet, string) {
-	return &scannerBridge{path: path}, "devices/scanner → agent.Hub (bridge in internal/bench/agentbench; agent/devset not yet merged)"
-}
-
-// scannerBridge is a minimal agent.DeviceSet: one serial scanner whose
-// scans are published on the agent's hub.
-type scannerBridge struct {
-	path   string
-	sc     *scanner.Scanner
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-func (b *scannerBridge) Start(ctx context.Context, a *agent.Agent) error {
-	b.sc = scanner.New(scanner.Config{Name: "scanner0", Port: serialport.Config{Path: b.path}}, scanner.Options{Logger: a.Logger()})
-	if err := b.sc.Open(ctx); err != nil {
-		return err
+// ScanDevices returns the agent.DeviceSet that attaches one serial
+// scanner at path to the agent, and names the wiring for the report. It
+// is agent/devset's device set, the one pos-agent runs: the real serial
+// driver (devices/scanner) on the pseudo-terminal, each scan forwarded by
+// devset to the agent's UI hub as a "scan" event.
+func ScanDevices(path string) (agent.DeviceSet, string, error) {
+	ds, err := devset.New(devset.Options{
+		Scanners: []devset.ScannerOptions{{Config: scanner.Config{Name: "scanner0", Port: serialport.Config{Path: path}}}},
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return nil, "", err
 	}
-	ctx, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case s := <-b.sc.Scans():
-				a.Hub().Publish("scan", s)
-			}
-		}
-	}()
-	return nil
-}
-
-func (b *scannerBridge) States() []agent.DeviceState {
-	if b.sc == nil {
-		return nil
-	}
-	st := b.sc.Status()
-	return []agent.DeviceState{{Name: st.Device, Kind: st.Kind, State: string(st.State), Reason: st.Reason, At: st.At}}
-}
-
-func (b *scannerBridge) Stop(ctx context.Context) error {
-	if b.cancel != nil {
-		b.cancel()
-	}
-	b.wg.Wait()
-	if b.sc != nil {
-		return b.sc.Close(ctx)
-	}
-	return nil
+	return ds, "agent/devset: devices/scanner on the pty → agent.Hub → SSE", nil
 }
 
 // ScanToScreen measures n scans from the moment a code is written to the
@@ -105,33 +61,23 @@ func ScanToScreen(ctx context.Context, dir string, n int) (ScanResult, error) {
 		return r, err
 	}
 	defer sim.Close()
-	devs, wiring := ScanDevices(sim.Path())
+	devs, wiring, err := ScanDevices(sim.Path())
+	if err != nil {
+		return r, err
+	}
 	r.Wiring = wiring
-	var api *agent.API
 	a := agent.New(agent.Options{
 		Database:   filepath.Join(dir, "pos.db"),
 		Ledger:     agent.LedgerConfig{Store: "S001", Terminal: "T1", TaxInclusive: true, BcryptCost: bcrypt.MinCost},
 		HTTPListen: "127.0.0.1:0",
 		Devices:    devs,
 		Logger:     slog.New(slog.DiscardHandler),
-		APIHandler: func(a *agent.Agent) (http.Handler, error) {
-			var err error
-			api, err = agent.NewAPI(agent.APIConfig{Ledger: a.Ledger(), Hub: a.Hub(), Status: a, Locale: "en"})
-			if err != nil {
-				return nil, err
-			}
-			return api.Handler(), nil
-		},
+		APIHandler: agent.ServeAPI(agent.APIConfig{Locale: "en"}),
 	})
 	if err := a.Open(ctx); err != nil {
 		return r, err
 	}
-	defer func() {
-		if api != nil {
-			api.Close() // ends the event stream, so Shutdown need not wait for it
-		}
-		a.Close(context.WithoutCancel(ctx))
-	}()
+	defer a.Close(context.WithoutCancel(ctx)) // ends the event stream too
 	if err := agent.SeedDemoUsers(ctx, a.Ledger()); err != nil {
 		return r, err
 	}
