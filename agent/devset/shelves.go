@@ -25,8 +25,7 @@ type ShelfOptions struct {
 }
 
 // Shelves attaches weight shelves (devices/shelf) to the agent; it is
-// the Attachment of Options.Attachments for them (devices/shelf
-// NOTES-shelf.md, "For agent/devset"):
+// the Attachment of Options.Attachments for them (docs/shelves.md):
 //
 //   - a count drop is explained by the till's sales: the shelves' Sales is
 //     agent.Ledger.UnitsSold (completed sales since a time, whole units);

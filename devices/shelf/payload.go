@@ -55,7 +55,7 @@ type wireMessage struct {
 }
 
 // DecodeReadings decodes one MQTT shelf message (the payload documented in
-// devices/shelf/NOTES-shelf.md):
+// docs/shelves.md):
 //
 //	{"slot":0,"weight_g":1234,"at":"2026-03-01T09:00:00Z"}
 //	{"at":"2026-03-01T09:00:00Z","readings":[{"slot":0,"weight_g":1234},{"slot":1,"weight_g":87.5}]}
