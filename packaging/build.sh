@@ -143,6 +143,8 @@ stage() {
         ;;
     hq-ingest)
         install -m 0640 "$SRC/configs/hq.yaml" "$root/etc/edgepos/hq.yaml"
+        install -d -m 0755 "$root/usr/share/doc/$pkg/examples"
+        install -m 0644 "$SRC/configs/hq-postgres.yaml" "$root/usr/share/doc/$pkg/examples/"
         install -m 0644 "$PKGDIR/systemd/hq-ingest.service" "$root/usr/lib/systemd/system/"
         ;;
     esac

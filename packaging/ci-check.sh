@@ -127,6 +127,7 @@ for pkg in pos-agent hq-ingest; do
             "-rw-r--r-- root/root ./usr/lib/systemd/system/$unit"
             "-rw-r--r-- root/root ./usr/share/doc/$pkg/copyright")
         [[ $pkg == pos-agent ]] && want+=("-rw-r--r-- root/root ./usr/lib/udev/rules.d/99-edgepos.rules")
+        [[ $pkg == hq-ingest ]] && want+=("-rw-r--r-- root/root ./usr/share/doc/$pkg/examples/hq-postgres.yaml")
         for w in "${want[@]}"; do
             read -r wmode wown wpath <<<"$w"
             if awk -v m="$wmode" -v o="$wown" -v p="$wpath" '$1 == m && $2 == o && $6 == p { found = 1 } END { exit !found }' "$WORK/contents"; then

@@ -2,10 +2,19 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -89,4 +98,48 @@ func TestSubcommands(t *testing.T) {
 	require.Equal(t, 2, run([]string{"frobnicate"}, &out, &errb))
 	require.Equal(t, 2, run(nil, &out, &errb))
 	require.True(t, strings.Contains(errb.String(), "usage"))
+}
+
+// TestScaleOutExampleConfigLoads checks configs/hq-postgres.yaml, the
+// PostgreSQL and shared-subscription example, with the per-process values
+// its comments say come from the environment.
+func TestScaleOutExampleConfigLoads(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	require.NoError(t, os.WriteFile(tokens, []byte("abcdefghijklmnopqrstuvwxyz\n"), 0o600))
+	ca := filepath.Join(dir, "ca.crt")
+	require.NoError(t, os.WriteFile(ca, testCAPEM(t), 0o644))
+	t.Setenv("EDGEPOS_HQ_API_TOKEN_FILE", tokens)
+	t.Setenv("EDGEPOS_HQ_TLS_CA", ca)
+	t.Setenv("EDGEPOS_HQ_CLIENT_ID", "hq-ingest-2")
+	t.Setenv("EDGEPOS_HQ_PASSWORD", "from-the-unit")
+	c, err := loadConfig("../../configs/hq-postgres.yaml")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(c.Database, "postgres://"))
+	require.Equal(t, "hq", c.SharedGroup)
+	require.Equal(t, "hq-ingest-2", c.ClientID)
+	require.Equal(t, "from-the-unit", c.Password)
+	require.Equal(t, "ssl://mqtt.internal:8883", c.Broker)
+	opts, err := c.options(slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	require.NotNil(t, opts.TLS.RootCAs)
+	require.Equal(t, "hq", opts.SharedGroup)
+
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"-config", "../../configs/hq-postgres.yaml", "check-config"}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "postgres://")
+	require.NotContains(t, out.String(), "from-the-unit")
+}
+
+// testCAPEM returns a self-signed CA certificate in PEM.
+func testCAPEM(tb testing.TB) []byte {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(tb, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "edgepos test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(tb, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
