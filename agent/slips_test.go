@@ -225,3 +225,68 @@ func TestReceiptPointsAreReadWithTheReceipt(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, r.Points)
 }
+
+// TestOnlineReturnableSuggestsRefunds: the return screen's view of an
+// online order lists what the customer took (a substitute under its own
+// SKU, a missing line not at all), with the paid total split by catalog
+// price and what earlier returns refunded taken off.
+func TestOnlineReturnableSuggestsRefunds(t *testing.T) {
+	f := pickupFixture(t) // o1: milk ×2, bread, tea; paid 44.80
+	ctx := context.Background()
+	_, err := f.l.HandOverPickup(ctx, HandoverRequest{Order: "P-1001", Cashier: DemoCashier, Lines: []HandoverLine{
+		{SKU: "MILK1L", Handed: 2000}, {SKU: "TEA500", Handed: 1000, Substitute: "WATER"}, {SKU: "BREAD", Missing: true}}})
+	require.NoError(t, err)
+
+	// 44.80 over milk 25.80, bread 8.90, tea 4.50 (largest remainders):
+	// 29.49, 10.17, 5.14.
+	o, err := f.l.OnlineReturnable(ctx, wire.PickupQR("S001", "P-1001"))
+	require.NoError(t, err)
+	require.Equal(t, OnlineReturnOrder{OrderID: "o1", Code: "P-1001", Status: PickupHandedOver, Customer: "Li Lei", Phone: "13800000001", Paid: 4480, Left: 4480,
+		Items: []OnlineReturnItem{
+			{SKU: "MILK1L", Name: "Fresh milk 1L", Unit: "each", Handed: 2000, Returnable: 2000, Refundable: 2949, Suggested: true},
+			{SKU: "WATER", Name: "Mineral water 550ml", Unit: "each", SubstituteFor: "TEA500", Handed: 1000, Returnable: 1000, Refundable: 514, Suggested: true},
+		}}, o)
+
+	_, err = f.l.ReturnOnlineOrder(ctx, OnlineReturnRequest{Order: "P-1001", Cashier: DemoCashier, Manager: DemoManager,
+		Lines: []OnlineReturnLine{{SKU: "MILK1L", Qty: 1000, Amount: 1290}}})
+	require.NoError(t, err)
+	o, err = f.l.OnlineReturnable(ctx, "o1")
+	require.NoError(t, err)
+	require.EqualValues(t, 1290, o.Refunded)
+	require.EqualValues(t, 3190, o.Left)
+	require.Equal(t, OnlineReturnItem{SKU: "MILK1L", Name: "Fresh milk 1L", Unit: "each", Handed: 2000, Returned: 1000, Returnable: 1000, Refundable: 2949 - 1290, Suggested: true}, o.Items[0])
+
+	// One line: what was paid, whatever the shelf price says today.
+	_, err = f.l.HandOverPickup(ctx, HandoverRequest{Order: "P-1002", Cashier: DemoCashier})
+	require.NoError(t, err)
+	o, err = f.l.OnlineReturnable(ctx, "P-1002")
+	require.NoError(t, err)
+	require.EqualValues(t, 200, o.Items[0].Refundable)
+
+	// A line the catalog does not price: no suggestion.
+	putOrder(t, f.l, wire.PickupOrderChange{OrderID: "o3", Code: "P-1003", Status: "open", Paid: 5000,
+		Lines: []wire.PickupLine{{SKU: "MILK1L", Qty: 1000}, {SKU: "WEB-ONLY", Qty: 1000}}})
+	_, err = f.l.HandOverPickup(ctx, HandoverRequest{Order: "P-1003", Cashier: DemoCashier})
+	require.NoError(t, err)
+	o, err = f.l.OnlineReturnable(ctx, "P-1003")
+	require.NoError(t, err)
+	require.Len(t, o.Items, 2)
+	for _, it := range o.Items {
+		require.False(t, it.Suggested, it.SKU)
+		require.Zero(t, it.Refundable)
+	}
+
+	_, err = f.l.OnlineReturnable(ctx, wire.PickupQR("S002", "P-1001"))
+	require.ErrorIs(t, err, ErrPickupOtherStore)
+	_, err = f.l.OnlineReturnable(ctx, "web-77")
+	require.ErrorIs(t, err, ErrPickupUnknown, "delivered home: the screen takes the items by hand")
+	_, err = f.l.OnlineReturnable(ctx, "not an id!")
+	require.ErrorContains(t, err, "not an order id")
+}
+
+func TestSplitByWeight(t *testing.T) {
+	require.Equal(t, []int64{2949, 1017, 514}, splitByWeight(4480, []int64{2580, 890, 450}))
+	require.Equal(t, []int64{34, 33, 33}, splitByWeight(100, []int64{1, 1, 1}))
+	require.Equal(t, []int64{7, 0}, splitByWeight(7, []int64{0, 0}))
+	require.Empty(t, splitByWeight(7, nil))
+}

@@ -448,8 +448,9 @@ func TestPrinterPluggedInAfterStart(t *testing.T) {
 	assert.Equal(t, "idle", term.printerState(t).State)
 }
 
-// TestJobsThatCanNeverPrintAreFailed: a job whose sale does not exist is
-// marked failed (and announced), and the queue goes on behind it.
+// TestJobsThatCanNeverPrintAreFailed: a job whose record does not exist
+// (a return slip of no return) is marked failed (and announced), and the
+// queue goes on behind it.
 func TestJobsThatCanNeverPrintAreFailed(t *testing.T) {
 	f := newFixture(t)
 	f.vp.SetPaperOut(true) // hold the queue while the bad job goes in
@@ -457,7 +458,7 @@ func TestJobsThatCanNeverPrintAreFailed(t *testing.T) {
 	l := term.a.Ledger()
 	var bad agent.PrintJob
 	require.NoError(t, l.DB().WriteTx(context.Background(), func(tx *sql.Tx) (err error) {
-		bad, err = l.Enqueue(context.Background(), tx, KindReturn, "no-such-sale", "T1-R00001")
+		bad, err = l.Enqueue(context.Background(), tx, KindReturn, "", "T1-R00001")
 		return err
 	}))
 	f.vp.SetPaperOut(false)
