@@ -44,6 +44,7 @@ type fixture struct {
 	addr   string
 	seeded bool
 	now    func() time.Time // the ledger's clock; nil: the real one
+	apiMod func(*agent.APIConfig)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -91,7 +92,11 @@ func (f *fixture) open(opts Options, withAPI bool) *terminal {
 	if withAPI {
 		ao.HTTPListen = "127.0.0.1:0"
 		ao.APIHandler = func(a *agent.Agent) (http.Handler, error) {
-			api, err := agent.NewAPI(agent.APIConfig{Ledger: a.Ledger(), Hub: a.Hub(), Status: a, Hardware: ds, Locale: "en", Logger: quiet})
+			cfg := agent.APIConfig{Ledger: a.Ledger(), Hub: a.Hub(), Status: a, Hardware: ds, Locale: "en", Logger: quiet}
+			if f.apiMod != nil {
+				f.apiMod(&cfg)
+			}
+			api, err := agent.NewAPI(cfg)
 			if err != nil {
 				return nil, err
 			}
