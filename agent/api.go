@@ -278,6 +278,7 @@ func (a *API) routes() http.Handler {
 	a.saleRoutes(auth)
 	a.storeRoutes(auth)
 	a.retailRoutes(auth)
+	a.slipRoutes(auth)
 	mux.Handle("GET /api/events", a.authedRaw(a.events))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, newErr(http.StatusNotFound, "not_found", fmt.Errorf("no endpoint %s %s", r.Method, r.URL.Path)))

@@ -47,6 +47,7 @@ func (a *API) handOver(c *call) (any, error) {
 		return nil, err
 	}
 	a.log.Info("pickup handed over", "order", h.OrderID, "code", h.Code, "final", h.Final, "complete", h.Complete, "user", c.s.user.ID)
+	a.printNow() // its slip is queued
 	if a.cfg.Hub != nil {
 		a.cfg.Hub.Publish("pickup", map[string]any{"order_id": h.OrderID, "status": h.Order.Status})
 	}
@@ -88,5 +89,6 @@ func (a *API) onlineReturn(c *call) (any, error) {
 		return nil, err
 	}
 	a.log.Info("online order returned", "order", ret.OrderID, "receipt", ret.Receipt, "user", c.s.user.ID, "manager", mgr, "total", ret.Total)
+	a.printNow() // its slip is queued
 	return map[string]any{"return": ret}, nil
 }

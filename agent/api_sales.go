@@ -551,6 +551,7 @@ func (a *API) returns(c *call) (any, error) {
 		return nil, err
 	}
 	a.log.Info("return recorded", "receipt", ret.Receipt, "user", c.s.user.ID, "manager", mgr, "total", ret.Total)
+	a.printNow() // its slip is queued
 	ans := map[string]any{"return": ret}
 	for _, t := range ret.Refunds {
 		if t.Kind == TenderCash && a.hasDrawer() {

@@ -55,6 +55,15 @@ func (h *fakeHW) ReceiptText(ctx context.Context, saleID string) (string, error)
 	return "RECEIPT " + s.Receipt, nil
 }
 
+// JobText previews a slip as "RETURN SLIP T1-R00001" (the real layout is
+// agent/devset's, tested there).
+func (h *fakeHW) JobText(ctx context.Context, j PrintJob) (string, error) {
+	if _, err := h.l.PrintJob(ctx, j.ID); err != nil {
+		return "", err
+	}
+	return strings.ToUpper(j.Kind) + " SLIP " + j.Receipt, nil
+}
+
 func (h *fakeHW) counts() (kicks, wakes int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -271,7 +271,7 @@ func TestBrowserVoidNeedsManagerPIN(t *testing.T) {
 
 	b.Keys(kb.F1)
 	b.WaitJS(`document.querySelector("#menu-dialog")`)
-	b.Keys("2") // void a sale
+	b.Keys("3") // void a sale
 	b.WaitJS(`document.activeElement?.id === "receipt-number-dialog-input"`)
 	b.TypeSlowly(done.Receipt + "\r")
 	b.WaitJS(`document.activeElement?.id === "void-reason-dialog-input"`)

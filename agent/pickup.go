@@ -268,11 +268,14 @@ type Handover struct {
 	Lines    []wire.PickupLine `json:"lines"`
 	HandedAt time.Time         `json:"handed_at"`
 	Order    PickupOrder       `json:"order"`
+	// PrintState is the hand-over slip's: its print job has the
+	// hand-over's id.
+	PrintState string `json:"print_state,omitempty"`
 }
 
 // HandOverPickup records a hand-over: its row, the order's new status, the
-// stock that left the store and the pickup.fulfilled and stock.level
-// events, in ONE transaction (the transactional outbox rule). The order is
+// stock that left the store, the pickup.fulfilled and stock.level events
+// and the hand-over slip's print job, in ONE transaction (the transactional outbox rule). The order is
 // read and checked inside that transaction, so two sessions cannot hand
 // the same units over twice.
 //
@@ -371,6 +374,9 @@ func (l *Ledger) HandOverPickup(ctx context.Context, req HandoverRequest) (*Hand
 			status, now, req.Cashier, now, o.ID); err != nil {
 			return fmt.Errorf("update pickup order: %w", err)
 		}
+		if _, err := l.enqueueAs(ctx, tx, h.ID, PrintPickup, "", o.Code); err != nil {
+			return err
+		}
 		o.Status, o.HandedBy, o.UpdatedAt = status, req.Cashier, now
 		if o.HandedAt.IsZero() {
 			o.HandedAt = now
@@ -381,6 +387,7 @@ func (l *Ledger) HandOverPickup(ctx context.Context, req HandoverRequest) (*Hand
 	if err != nil {
 		return nil, fmt.Errorf("hand over: %w", err)
 	}
+	h.PrintState = "queued"
 	return h, nil
 }
 

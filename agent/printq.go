@@ -25,10 +25,11 @@ import (
 type PrintJob struct {
 	ID     string `json:"id"`
 	SaleID string `json:"sale_id,omitempty"`
-	// Receipt is the sale's receipt number; for a "report" job, the
-	// business day whose Z report to print (see ZReport).
+	// Receipt is the sale's receipt number; for a "return" job the
+	// return's number, for a "pickup" job the order's pickup code, for a
+	// "report" job the business day whose Z report to print (see ZReport).
 	Receipt   string    `json:"receipt,omitempty"`
-	Kind      string    `json:"kind"` // receipt, copy (a reprint, marked as such), return, report
+	Kind      string    `json:"kind"` // PrintReceipt, PrintCopy, PrintReturn, PrintReport or PrintPickup
 	State     string    `json:"state"`
 	Attempts  int       `json:"attempts"`
 	LastError string    `json:"last_error,omitempty"`
@@ -91,14 +92,23 @@ func (l *Ledger) NextQueued(ctx context.Context) (PrintJob, error) {
 }
 
 // Enqueue queues a print job inside tx, the transaction that records what
-// it prints. kind is receipt, copy, return or report.
+// it prints. kind is one of the Print kinds (slips.go); the job gets a new
+// id.
 func (l *Ledger) Enqueue(ctx context.Context, tx *sql.Tx, kind, saleID, receipt string) (PrintJob, error) {
 	return l.enqueue(ctx, tx, kind, saleID, receipt)
 }
 
 func (l *Ledger) enqueue(ctx context.Context, tx *sql.Tx, kind, saleID, receipt string) (PrintJob, error) {
+	return l.enqueueAs(ctx, tx, uuid.Must(uuid.NewV7()).String(), kind, saleID, receipt)
+}
+
+// enqueueAs queues a job with the id of the record it prints (a return
+// slip has its return's id, a pickup slip its hand-over's), so the record
+// finds its slip's state by key. Such ids are UUIDv7s, unique as every
+// job id must be.
+func (l *Ledger) enqueueAs(ctx context.Context, tx *sql.Tx, id, kind, saleID, receipt string) (PrintJob, error) {
 	now := l.now()
-	j := PrintJob{ID: uuid.Must(uuid.NewV7()).String(), SaleID: saleID, Receipt: receipt, Kind: kind, State: "queued", CreatedAt: now}
+	j := PrintJob{ID: id, SaleID: saleID, Receipt: receipt, Kind: kind, State: "queued", CreatedAt: now}
 	_, err := tx.ExecContext(ctx, insQueueSQL, j.ID, nullStr(saleID), nullStr(receipt), kind, now, now)
 	if err != nil {
 		return PrintJob{}, fmt.Errorf("enqueue %s print job: %w", kind, err)

@@ -33,6 +33,9 @@ type Receipt struct {
 	Paid         int64           `json:"paid"`
 	ChangeDue    int64           `json:"change_due"`
 	Coupons      []ReceiptCoupon `json:"coupons,omitempty"`
+	// Points are the member's points on the sale; nil without a member.
+	// They are read with the receipt (see ReceiptPoints).
+	Points *ReceiptPoints `json:"points,omitempty"`
 }
 
 // ReceiptTax is the tax of one rate on a receipt.
@@ -49,7 +52,8 @@ type ReceiptCoupon struct {
 }
 
 // Receipt returns the receipt of a completed or voided sale. A suspended
-// or open sale has none (ErrSaleState).
+// or open sale has none (ErrSaleState). A member's points, with the
+// balance, are read now, not at the sale's commit (see ReceiptPoints).
 func (l *Ledger) Receipt(ctx context.Context, saleID string) (Receipt, error) {
 	s, err := l.getStored(ctx, saleID)
 	if err != nil {
@@ -58,7 +62,11 @@ func (l *Ledger) Receipt(ctx context.Context, saleID string) (Receipt, error) {
 	if s.Receipt == "" || (s.State != StateCompleted && s.State != StateVoided) {
 		return Receipt{}, fmt.Errorf("receipt of %s: %w: sale is %s", saleID, ErrSaleState, s.State)
 	}
-	return l.receiptOf(s), nil
+	r := l.receiptOf(s)
+	if r.Points, err = l.receiptPoints(ctx, s); err != nil {
+		return Receipt{}, fmt.Errorf("receipt of %s: %w", saleID, err)
+	}
+	return r, nil
 }
 
 func (l *Ledger) receiptOf(s *Sale) Receipt {

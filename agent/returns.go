@@ -95,6 +95,9 @@ type Return struct {
 	Total   int64       `json:"total"`
 	Lines   []BlindLine `json:"lines"`
 	Refunds []Tender    `json:"refunds"`
+	// PrintState is the return slip's: its print job has the return's id
+	// (GET /api/print-jobs/{id}).
+	PrintState string `json:"print_state,omitempty"`
 }
 
 // ReturnItems records a return: against a receipt (partial quantities, at
@@ -212,8 +215,8 @@ type returnRecord struct {
 }
 
 // recordReturn writes a checked return: its rows, the stock back into the
-// store, the original sale's returned quantities and the return.completed
-// event, in one transaction.
+// store, the original sale's returned quantities, the return.completed
+// event and the return slip's print job, in one transaction.
 func (l *Ledger) recordReturn(ctx context.Context, r returnRecord) (*Return, error) {
 	orig, lines, total := r.orig, r.lines, r.total
 	req := struct {
@@ -293,6 +296,11 @@ func (l *Ledger) recordReturn(ctx context.Context, r returnRecord) (*Return, err
 		if _, err := l.db.AppendEvent(ctx, tx, wire.EventReturnCompleted, ev, now); err != nil {
 			return err
 		}
+		// The slip is queued with the return, as a receipt with its sale:
+		// a return the cashier saw recorded always gets its paper.
+		if _, err := l.enqueueAs(ctx, tx, ret.ID, PrintReturn, "", ret.Receipt); err != nil {
+			return err
+		}
 		if req.Manager != "" {
 			return l.auditTx(ctx, tx, "refund", req.Cashier, req.Manager, "", fmt.Sprintf("return %s (%s) %d", ret.Receipt, req.Channel, total))
 		}
@@ -301,6 +309,7 @@ func (l *Ledger) recordReturn(ctx context.Context, r returnRecord) (*Return, err
 	if err != nil {
 		return nil, fmt.Errorf("return: %w", err)
 	}
+	ret.PrintState = "queued"
 	return ret, nil
 }
 

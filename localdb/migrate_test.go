@@ -183,3 +183,70 @@ func TestMigration6UpgradesASchema4Terminal(t *testing.T) {
 	require.NoError(t, db.Read.QueryRow("PRAGMA integrity_check").Scan(&ck))
 	require.Equal(t, "ok", ck)
 }
+
+// TestMigration7AddsPickupSlips upgrades a schema-6 file with pending and
+// done print jobs: the queue keeps its order and positions, the history
+// its rows, the print_jobs view reads all of them as before, a 'pickup'
+// job can be queued and moved to the history, and an unknown kind is
+// still refused by the queue.
+func TestMigration7AddsPickupSlips(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pos.db")
+	raw := createAtVersion(t, path, 6)
+	now := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	for i, j := range []struct{ id, kind string }{{"q-a", "receipt"}, {"q-b", "return"}, {"q-c", "copy"}} {
+		_, err := raw.Exec("INSERT INTO print_queue(pos, id, sale_id, receipt, kind, attempts, last_error, created_at, updated_at) VALUES(?, ?, NULL, 'T1-000001', ?, 1, 'paper out', ?, ?)",
+			10+i, j.id, j.kind, now.Add(-time.Duration(i)*time.Minute), now) // created_at steps back: pos is the order
+		require.NoError(t, err)
+	}
+	_, err := raw.Exec("INSERT INTO print_history(id, sale_id, receipt, kind, state, attempts, created_at, updated_at, printed_at) VALUES('h-1', 'sale-1', 'T1-000001', 'receipt', 'printed', 1, ?, ?, ?)", now, now, now)
+	require.NoError(t, err)
+	_, err = raw.Exec("INSERT INTO print_queue(id, kind, created_at, updated_at) VALUES('x', 'pickup', ?, ?)", now, now)
+	require.ErrorContains(t, err, "CHECK constraint failed", "schema 6 has no pickup kind")
+	require.NoError(t, raw.Close())
+
+	db, err := Open(ctx, path, Options{})
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	require.Equal(t, 7, db.SchemaVersion())
+
+	type row struct {
+		pos            int
+		id, kind, last string
+	}
+	var q []row
+	rs, err := db.Read.Query("SELECT pos, id, kind, last_error FROM print_queue ORDER BY pos")
+	require.NoError(t, err)
+	for rs.Next() {
+		var r row
+		require.NoError(t, rs.Scan(&r.pos, &r.id, &r.kind, &r.last))
+		q = append(q, r)
+	}
+	require.NoError(t, rs.Err())
+	rs.Close()
+	require.Equal(t, []row{{10, "q-a", "receipt", "paper out"}, {11, "q-b", "return", "paper out"}, {12, "q-c", "copy", "paper out"}}, q)
+	var printedAt time.Time
+	var state string
+	require.NoError(t, db.Read.QueryRow("SELECT state FROM print_jobs WHERE id = 'h-1'").Scan(&state))
+	require.Equal(t, "printed", state)
+	require.NoError(t, db.Read.QueryRow("SELECT printed_at FROM print_history WHERE id = 'h-1'").Scan(&printedAt))
+	require.True(t, now.Equal(printedAt), "times kept as times")
+	var n int
+	require.NoError(t, db.Read.QueryRow("SELECT COUNT(*) FROM print_jobs").Scan(&n))
+	require.Equal(t, 4, n)
+
+	_, err = db.Write.Exec("INSERT INTO print_queue(id, kind, created_at, updated_at) VALUES('p-1', 'pickup', ?, ?)", now, now)
+	require.NoError(t, err)
+	var pos int
+	require.NoError(t, db.Read.QueryRow("SELECT pos FROM print_queue WHERE id = 'p-1'").Scan(&pos))
+	require.Equal(t, 13, pos, "queued behind the jobs that were waiting")
+	_, err = db.Write.Exec(`INSERT INTO print_history(id, sale_id, receipt, kind, state, attempts, last_error, created_at, updated_at, printed_at)
+		SELECT id, sale_id, receipt, kind, 'printed', attempts + 1, '', created_at, ?, ? FROM print_queue WHERE id = 'p-1'`, now, now)
+	require.NoError(t, err, "a pickup slip moves to the history when printed")
+	_, err = db.Write.Exec("INSERT INTO print_queue(id, kind, created_at, updated_at) VALUES('p-2', 'label', ?, ?)", now, now)
+	require.ErrorContains(t, err, "CHECK constraint failed", "the queue still checks the kind")
+
+	var ck string
+	require.NoError(t, db.Read.QueryRow("PRAGMA integrity_check").Scan(&ck))
+	require.Equal(t, "ok", ck)
+}

@@ -7,7 +7,7 @@
 //     the screen adds it to the open sale.
 //   - The receipt printer (devices/printer): a print worker takes the
 //     agent's durable print queue oldest first, lays each job out
-//     (receipt, copy, return, Z report), prints it and marks it printed
+//     (receipt, copy, return slip, pickup slip, Z report), prints it and marks it printed
 //     only when the printer confirmed it (see package printer); a
 //     retryable failure (paper out, cover open, offline, no answer, link
 //     down) keeps the job queued and retries with backoff, and a job that
@@ -136,6 +136,7 @@ var (
 	_ agent.DeviceSet      = (*Set)(nil)
 	_ agent.Hardware       = (*Set)(nil)
 	_ agent.DrawerReporter = (*Set)(nil)
+	_ agent.JobPreviewer   = (*Set)(nil)
 )
 
 // New validates opts and returns a Set; it touches no device.
@@ -472,6 +473,23 @@ func (s *Set) ReceiptText(ctx context.Context, saleID string) (string, error) {
 	out, err := printer.Render(r, s.layout)
 	if err != nil {
 		return "", fmt.Errorf("receipt text %s: %w", saleID, err)
+	}
+	return text(out, s.layout.Columns()), nil
+}
+
+// JobText implements agent.JobPreviewer: any queued or printed job (a
+// return slip, a pickup slip) laid out as the printer prints it, as text.
+// No device is involved.
+func (s *Set) JobText(ctx context.Context, job agent.PrintJob) (string, error) {
+	s.mu.Lock()
+	a := s.a
+	s.mu.Unlock()
+	if a == nil {
+		return "", errors.New("job text: devices not started")
+	}
+	out, err := s.render(ctx, job, s.layout)
+	if err != nil {
+		return "", fmt.Errorf("job text %s: %w", job.ID, err)
 	}
 	return text(out, s.layout.Columns()), nil
 }

@@ -44,6 +44,7 @@ type fixture struct {
 	addr   string
 	seeded bool
 	now    func() time.Time // the ledger's clock; nil: the real one
+	apiMod func(*agent.APIConfig)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -91,7 +92,11 @@ func (f *fixture) open(opts Options, withAPI bool) *terminal {
 	if withAPI {
 		ao.HTTPListen = "127.0.0.1:0"
 		ao.APIHandler = func(a *agent.Agent) (http.Handler, error) {
-			api, err := agent.NewAPI(agent.APIConfig{Ledger: a.Ledger(), Hub: a.Hub(), Status: a, Hardware: ds, Locale: "en", Logger: quiet})
+			cfg := agent.APIConfig{Ledger: a.Ledger(), Hub: a.Hub(), Status: a, Hardware: ds, Locale: "en", Logger: quiet}
+			if f.apiMod != nil {
+				f.apiMod(&cfg)
+			}
+			api, err := agent.NewAPI(cfg)
 			if err != nil {
 				return nil, err
 			}
@@ -448,8 +453,9 @@ func TestPrinterPluggedInAfterStart(t *testing.T) {
 	assert.Equal(t, "idle", term.printerState(t).State)
 }
 
-// TestJobsThatCanNeverPrintAreFailed: a job whose sale does not exist is
-// marked failed (and announced), and the queue goes on behind it.
+// TestJobsThatCanNeverPrintAreFailed: a job whose record does not exist
+// (a return slip of no return) is marked failed (and announced), and the
+// queue goes on behind it.
 func TestJobsThatCanNeverPrintAreFailed(t *testing.T) {
 	f := newFixture(t)
 	f.vp.SetPaperOut(true) // hold the queue while the bad job goes in
@@ -457,7 +463,7 @@ func TestJobsThatCanNeverPrintAreFailed(t *testing.T) {
 	l := term.a.Ledger()
 	var bad agent.PrintJob
 	require.NoError(t, l.DB().WriteTx(context.Background(), func(tx *sql.Tx) (err error) {
-		bad, err = l.Enqueue(context.Background(), tx, KindReturn, "no-such-sale", "T1-R00001")
+		bad, err = l.Enqueue(context.Background(), tx, KindReturn, "", "T1-R00001")
 		return err
 	}))
 	f.vp.SetPaperOut(false)

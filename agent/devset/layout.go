@@ -1,6 +1,7 @@
 package devset
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,12 +15,13 @@ import (
 	"github.com/edgepos/edgepos/devices/printer/virtualprinter"
 )
 
-// Print job kinds, as agent.Ledger.Enqueue records them.
+// Print job kinds, as the ledger queues them (agent.PrintReceipt …).
 const (
-	KindReceipt = "receipt" // CompleteSale: the customer's receipt
-	KindCopy    = "copy"    // Reprint: a copy, marked as such
-	KindReturn  = "return"  // a return slip (no ledger path queues one yet)
-	KindReport  = "report"  // CloseDay: the Z report; PrintJob.Receipt is the business day
+	KindReceipt = agent.PrintReceipt // CompleteSale: the customer's receipt
+	KindCopy    = agent.PrintCopy    // Reprint: a copy, marked as such
+	KindReturn  = agent.PrintReturn  // every return: its slip; the job has the return's id
+	KindReport  = agent.PrintReport  // CloseDay: the Z report; PrintJob.Receipt is the business day
+	KindPickup  = agent.PrintPickup  // a pickup hand-over: its slip; the job has the hand-over's id
 )
 
 // errUnknownKind is a job of a kind this package cannot lay out: it can
@@ -29,7 +31,7 @@ var errUnknownKind = errors.New("unknown print job kind")
 // words are the receipt's words that are not the printer layout's own
 // labels: titles and tender names.
 type words struct {
-	copy, void, ret, zReport, thanks                          string
+	copy, void, ret, pickup, owedOnline, zReport, thanks      string
 	cash, card, wallet, points, online                        string
 	day, zNumber, closedBy, sales, gross, discounts, coupons  string
 	tax, net, voids, returns, change, cashExpected, printedAt string
@@ -37,12 +39,12 @@ type words struct {
 }
 
 var (
-	wordsEN = words{copy: "COPY", void: "VOID", ret: "RETURN", zReport: "Z REPORT", thanks: "Thank you!",
+	wordsEN = words{copy: "COPY", void: "VOID", ret: "RETURN", pickup: "PICKUP", owedOnline: "Refund owed by the online channel", zReport: "Z REPORT", thanks: "Thank you!",
 		cash: "Cash", card: "Card", wallet: "Wallet", points: "Points", online: "Online",
 		day: "Business day", zNumber: "Z number", closedBy: "Closed by", sales: "Sales", gross: "Gross", discounts: "Discounts",
 		coupons: "Coupons", tax: "Tax", net: "Net", voids: "Voids", returns: "Returns", change: "Change given",
 		cashExpected: "Cash expected", printedAt: "Printed", taxRate: "Tax", discount: "Discount"}
-	wordsZH = words{copy: "重印", void: "作废", ret: "退货", zReport: "日结报表", thanks: "谢谢惠顾！",
+	wordsZH = words{copy: "重印", void: "作废", ret: "退货", pickup: "自提", owedOnline: "由线上渠道退款", zReport: "日结报表", thanks: "谢谢惠顾！",
 		cash: "现金", card: "银行卡", wallet: "电子钱包", points: "积分", online: "线上支付",
 		day: "营业日", zNumber: "日结号", closedBy: "日结人", sales: "笔数", gross: "销售额", discounts: "折扣",
 		coupons: "优惠券", tax: "税额", net: "净额", voids: "作废", returns: "退货", change: "找零",
@@ -57,19 +59,31 @@ func (s *Set) words() words {
 }
 
 // render lays out one queued job. Errors that mean the job can never
-// print (its sale is gone or not completed, an unknown kind, a layout
-// error) are returned as permanent; others (the database) are worth a
-// retry.
+// print (its sale, return or hand-over is gone or the sale not completed,
+// an unknown kind, a layout error) are returned as permanent; others (the
+// database) are worth a retry.
 func (s *Set) render(ctx context.Context, job agent.PrintJob, l printer.Layout) (printer.Rendered, error) {
 	w := s.words()
 	switch job.Kind {
-	case KindReceipt, KindCopy, KindReturn:
-		title := map[string]string{KindCopy: w.copy, KindReturn: w.ret}[job.Kind]
+	case KindReceipt, KindCopy:
+		title := map[string]string{KindCopy: w.copy}[job.Kind]
 		r, err := s.receipt(ctx, job.SaleID, title)
 		if err != nil {
 			return printer.Rendered{}, err
 		}
 		return laidOut(printer.Render(r, l))
+	case KindReturn:
+		slip, err := s.returnSlip(ctx, job.ID)
+		if err != nil {
+			return printer.Rendered{}, err
+		}
+		return laidOut(printer.RenderReturn(slip, l))
+	case KindPickup:
+		slip, err := s.pickupSlip(ctx, job.ID)
+		if err != nil {
+			return printer.Rendered{}, err
+		}
+		return laidOut(printer.RenderPickup(slip, l))
 	case KindReport:
 		slip, err := s.zReport(ctx, job.Receipt)
 		if err != nil {
@@ -141,10 +155,7 @@ func (s *Set) receiptOf(r agent.Receipt, ds []agent.ReceiptDiscount, title strin
 	}
 	var named int64
 	for i, ln := range r.Lines {
-		pl := printer.Line{Name: ln.Name, Qty: ln.Qty, Unit: printer.UnitEach, UnitPrice: ln.UnitPrice, Total: ln.Gross}
-		if ln.Unit == "kg" {
-			pl.Unit = printer.UnitKg
-		}
+		pl := printer.Line{Name: ln.Name, Qty: ln.Qty, Unit: unitOf(ln.Unit), UnitPrice: ln.UnitPrice, Total: ln.Gross}
 		for _, d := range ds {
 			if d.Kind == "item" && d.Line == i+1 {
 				pl.Discount += d.Amount
@@ -188,7 +199,77 @@ func (s *Set) receiptOf(r agent.Receipt, ds []agent.ReceiptDiscount, title strin
 	for _, t := range r.Tenders {
 		pr.Tenders = append(pr.Tenders, printer.Adjustment{Label: w.tender(t.Kind), Amount: t.Amount})
 	}
+	if p := r.Points; p != nil {
+		pr.Points = &printer.Points{Earned: p.Earned, Spent: p.Spent, SpentValue: p.SpentValue, Balance: p.Balance, Pending: p.Pending}
+	}
 	return pr
+}
+
+// returnSlip builds the slip of return id (the job's id) from the
+// ledger's record of it.
+func (s *Set) returnSlip(ctx context.Context, id string) (printer.ReturnSlip, error) {
+	l := s.a.Ledger()
+	r, err := l.ReturnReceipt(ctx, id)
+	if err != nil {
+		return printer.ReturnSlip{}, err
+	}
+	w := s.words()
+	slip := printer.ReturnSlip{
+		Title: w.ret, StoreName: s.opts.StoreName, Header: s.opts.Header, Footer: s.opts.Footer,
+		Terminal: r.Terminal, Number: r.Receipt, Cashier: r.Cashier, Manager: r.Manager,
+		OrigNumber: r.OrigReceipt, Blind: r.Channel == "blind", OrderCode: r.OrderCode, OrderID: r.OrderID,
+		Time: r.ReturnedAt, Location: l.Config().Location, Total: r.Total, Currency: r.Currency, MinorDigits: r.MinorDigits,
+	}
+	if slip.StoreName == "" {
+		slip.StoreName = r.Store
+	}
+	for _, ln := range r.Lines {
+		slip.Lines = append(slip.Lines, printer.Line{Name: cmp.Or(ln.Name, ln.SKU), Qty: ln.Qty, Unit: unitOf(ln.Unit), UnitPrice: ln.UnitPrice, Total: ln.Amount})
+	}
+	for _, t := range r.Refunds {
+		label := w.tender(t.Kind)
+		if t.Kind == agent.TenderOnline {
+			label = w.owedOnline // no money left the drawer
+		}
+		slip.Refunds = append(slip.Refunds, printer.Adjustment{Label: label, Amount: t.Amount})
+	}
+	return slip, nil
+}
+
+// pickupSlip builds the slip of hand-over id (the job's id).
+func (s *Set) pickupSlip(ctx context.Context, id string) (printer.PickupSlip, error) {
+	l := s.a.Ledger()
+	h, err := l.HandoverReceipt(ctx, id)
+	if err != nil {
+		return printer.PickupSlip{}, err
+	}
+	w := s.words()
+	slip := printer.PickupSlip{
+		Title: w.pickup, StoreName: s.opts.StoreName, Header: s.opts.Header, Footer: s.opts.Footer,
+		Code: h.Code, OrderID: h.OrderID, Customer: h.Customer, Phone: printer.MaskPhone(h.Phone),
+		Terminal: h.Terminal, Cashier: h.Cashier, Time: h.HandedAt, Location: l.Config().Location, Final: h.Final, Complete: h.Complete,
+	}
+	if slip.StoreName == "" {
+		slip.StoreName = h.Store
+	}
+	if len(slip.Footer) == 0 {
+		slip.Footer = []string{w.thanks}
+	}
+	for _, ln := range h.Lines {
+		pl := printer.PickupLine{Name: cmp.Or(ln.Name, ln.SKU), Unit: unitOf(ln.Unit), Ordered: ln.Ordered, Handed: ln.Handed, Missing: ln.Missing}
+		if ln.Substitute != "" {
+			pl.Substitute, pl.SubUnit = cmp.Or(ln.SubstituteName, ln.Substitute), unitOf(ln.SubstituteUnit)
+		}
+		slip.Lines = append(slip.Lines, pl)
+	}
+	return slip, nil
+}
+
+func unitOf(u string) printer.Unit {
+	if u == "kg" {
+		return printer.UnitKg
+	}
+	return printer.UnitEach
 }
 
 func (w words) tender(kind string) string {

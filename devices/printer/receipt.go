@@ -53,6 +53,9 @@ type Receipt struct {
 	Tenders     []Adjustment
 	Change      int64
 	Member      string
+	// Points are the member's points, printed under the member; nil
+	// prints none.
+	Points *Points
 	// ReceiptID is the sale's UUID; it is printed as a QR code and as text.
 	ReceiptID string
 	Footer    []string
@@ -287,7 +290,7 @@ func (d *doc) end(what string) (Rendered, error) {
 // title, store header, receipt number, terminal, cashier and time, the
 // lines (quantity × unit price for several or weighed items, line
 // discounts), subtotal, discounts, coupons, added taxes, the total at
-// double height, tenders, change, included taxes, member, the receipt id
+// double height, tenders, change, included taxes, member and points, the receipt id
 // as a QR code and as text, the footer, a feed and the cut.
 func Render(r Receipt, l Layout) (Rendered, error) {
 	if r.MinorDigits < 0 || r.MinorDigits > 4 {
@@ -360,6 +363,9 @@ func Render(r Receipt, l Layout) (Rendered, error) {
 	}
 	if r.Member != "" {
 		b.Line(w.pair(lb.member+": "+r.Member, "", cols))
+	}
+	if r.Points != nil {
+		d.points(r.Points, money)
 	}
 	b.Line(d.rule)
 	if r.ReceiptID != "" {

@@ -23,7 +23,8 @@ const sampleID = "0190f3a2-7c4e-7d21-9a3b-5c6d7e8f9012"
 
 // sampleReceipt is a sale with everything a receipt can show: several of
 // an item with an item discount, a weighed item, a sale discount, a
-// coupon, two tax rates (included), a split tender with change, a member.
+// coupon, two tax rates (included), a split tender (part in points) with
+// change, a member and their points.
 func sampleReceipt(zh bool) Receipt {
 	r := Receipt{
 		StoreName: "Demo Mart", Header: []string{"1 Example Road, Shanghai", "Tel 021-5555 0100"},
@@ -40,9 +41,10 @@ func sampleReceipt(zh bool) Receipt {
 		Taxes:       []Adjustment{{Label: "VAT 9%", Amount: 117}, {Label: "VAT 13%", Amount: 84}},
 		TaxIncluded: true,
 		Total:       2122,
-		Tenders:     []Adjustment{{Label: "Card", Amount: 1000}, {Label: "Cash", Amount: 2000}},
-		Change:      878,
+		Tenders:     []Adjustment{{Label: "Card", Amount: 1000}, {Label: "Points", Amount: 100}, {Label: "Cash", Amount: 2000}},
+		Change:      978,
 		Member:      "M0001",
+		Points:      &Points{Earned: 20, Spent: 100, SpentValue: 100, Balance: 1200},
 		ReceiptID:   sampleID,
 		Footer:      []string{"Thank you!", "Returns within 7 days with this receipt"},
 		Currency:    "CNY", MinorDigits: 2,
@@ -56,7 +58,7 @@ func sampleReceipt(zh bool) Receipt {
 		r.Discounts[0].Label = "整单 5%"
 		r.Coupons[0].Label = "C-2026-0001"
 		r.Taxes = []Adjustment{{Label: "增值税 9%", Amount: 117}, {Label: "增值税 13%", Amount: 84}}
-		r.Tenders = []Adjustment{{Label: "银行卡", Amount: 1000}, {Label: "现金", Amount: 2000}}
+		r.Tenders = []Adjustment{{Label: "银行卡", Amount: 1000}, {Label: "积分", Amount: 100}, {Label: "现金", Amount: 2000}}
 		r.Footer = []string{"谢谢惠顾！", "凭小票7天内退换"}
 	}
 	return r
@@ -90,47 +92,25 @@ func displayWidth(s string, chinese bool) int {
 // TestGoldenReceipts renders the sample receipt for each paper width and
 // encoding, compares the bytes with testdata/NAME.bin, and has the virtual
 // printer parse the golden stream back to testdata/NAME.txt. go test
-// -run TestGoldenReceipts -update rewrites both.
+// -run 'TestGolden' -update rewrites both.
 func TestGoldenReceipts(t *testing.T) {
 	for _, c := range goldenCases {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := Render(sampleReceipt(c.zh), c.layout)
 			require.NoError(t, err)
-			bin := filepath.Join("testdata", c.name+".bin")
-			txt := filepath.Join("testdata", c.name+".txt")
-			jobs, unknown := virtualprinter.Parse(out.Data)
-			require.Len(t, jobs, 1, "one receipt, ended by its cut")
-			require.Empty(t, jobs[0].Interrupted)
-			require.Zero(t, unknown, "the virtual printer understands every byte")
-			cols := c.layout.Columns()
-			text := jobs[0].Text(cols)
-			if *update {
-				require.NoError(t, os.MkdirAll("testdata", 0o755))
-				require.NoError(t, os.WriteFile(bin, out.Data, 0o644))
-				require.NoError(t, os.WriteFile(txt, []byte(text), 0o644))
-			}
-			want, err := os.ReadFile(bin)
-			require.NoError(t, err, "run with -update to create it")
-			require.True(t, bytes.Equal(want, out.Data), "rendered bytes differ from %s (run with -update after checking the diff of the .txt)", bin)
-
-			// The golden stream parses back to the golden text.
-			gjobs, _ := virtualprinter.Parse(want)
-			wantText, err := os.ReadFile(txt)
-			require.NoError(t, err)
-			require.Equal(t, string(wantText), gjobs[0].Text(cols))
-
-			// Whatever the golden says: every line fits the paper, the
-			// total is right-aligned at the edge, the QR carries the id.
-			for _, ln := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-				assert.LessOrEqual(t, displayWidth(ln, c.zh), cols, "line too wide: %q", ln)
-			}
+			text, gjob := checkGolden(t, c.name, out, c.layout, c.zh)
 			total := "TOTAL"
 			if c.zh {
 				total = "合计"
 			}
 			assert.Regexp(t, `(?m)^`+total+` +￥?¥?21\.22$`, text)
+			points := `(?m)^Points used +100 \(-¥1\.00\)$`
+			if c.zh {
+				points = `(?m)^使用积分 +100 \(-￥1\.00\)$`
+			}
+			assert.Regexp(t, points, text)
 			var qr []string
-			for _, it := range gjobs[0].Items {
+			for _, it := range gjob.Items {
 				if it.Kind == virtualprinter.ItemQR || (it.Kind == virtualprinter.ItemImage && c.layout.QR == QRRaster) {
 					qr = append(qr, it.Data)
 				}
@@ -139,9 +119,45 @@ func TestGoldenReceipts(t *testing.T) {
 			if c.layout.QR == QRNative {
 				assert.Equal(t, sampleID, qr[0])
 			}
-			assert.Equal(t, 0, out.Replaced, "every character of the sample is printable")
 		})
 	}
+}
+
+// checkGolden compares a rendered document with testdata/NAME.bin (bytes)
+// and NAME.txt (the virtual printer's text of the golden bytes), rewriting
+// both with -update. Whatever the golden says, every line must fit the
+// paper (CJK characters two columns), the virtual printer must understand
+// every byte, and every character must be printable. It returns the text
+// and the parsed job.
+func checkGolden(t *testing.T, name string, out Rendered, layout Layout, zh bool) (string, virtualprinter.Job) {
+	t.Helper()
+	bin := filepath.Join("testdata", name+".bin")
+	txt := filepath.Join("testdata", name+".txt")
+	jobs, unknown := virtualprinter.Parse(out.Data)
+	require.Len(t, jobs, 1, "one document, ended by its cut")
+	require.Empty(t, jobs[0].Interrupted)
+	require.Zero(t, unknown, "the virtual printer understands every byte")
+	cols := layout.Columns()
+	text := jobs[0].Text(cols)
+	if *update {
+		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		require.NoError(t, os.WriteFile(bin, out.Data, 0o644))
+		require.NoError(t, os.WriteFile(txt, []byte(text), 0o644))
+	}
+	want, err := os.ReadFile(bin)
+	require.NoError(t, err, "run with -update to create it")
+	require.True(t, bytes.Equal(want, out.Data), "rendered bytes differ from %s (run with -update after checking the diff of the .txt)", bin)
+
+	// The golden stream parses back to the golden text.
+	gjobs, _ := virtualprinter.Parse(want)
+	wantText, err := os.ReadFile(txt)
+	require.NoError(t, err)
+	require.Equal(t, string(wantText), gjobs[0].Text(cols))
+	for _, ln := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		assert.LessOrEqual(t, displayWidth(ln, zh), cols, "line too wide: %q", ln)
+	}
+	assert.Equal(t, 0, out.Replaced, "every character of the sample is printable")
+	return text, gjobs[0]
 }
 
 // TestRasterQRIsSentInBands checks the raster fallback: the QR bitmap the

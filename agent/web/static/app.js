@@ -942,18 +942,60 @@ function openReceipt(sale, drawerMsg) {
     try {
       job = (await api('GET', `/api/print-jobs?limit=1&sale_id=${encodeURIComponent(sale.id)}`)).jobs[0];
     } catch (e) { /* keep the last state */ }
-    const printer = (state.status?.devices || []).find((x) => x.kind === 'printer');
-    let st = 'queued';
-    let text = t('print.queued');
-    if (job?.state === 'printed') { st = 'printed'; text = t('print.printed'); }
-    else if (job?.state === 'failed') { st = 'failed'; text = t('print.failed') + (job.last_error ? ': ' + job.last_error : ''); }
-    else if (/paper/i.test(printer?.reason || '') || /paper/i.test(job?.last_error || '')) { st = 'paper'; text = t('print.paper'); }
-    else if (printer && (printer.state === 'error' || printer.state === 'closed')) { st = 'offline'; text = t('print.offline'); }
-    stateEl.dataset.state = st;
-    stateEl.textContent = text;
-    stateEl.className = 'pill ' + (st === 'printed' ? 'pill-ok' : st === 'queued' ? 'pill-info' : 'pill-bad');
+    const st = showPrintState(stateEl, job);
     reprint.classList.toggle('btn-attn', st === 'paper' || st === 'failed');
     if (st !== 'printed') timer = setTimeout(poll, 1000);
+  };
+  d.refreshPrint = poll;
+  poll();
+}
+
+// showPrintState shows a print job's state (and the printer's trouble
+// while it waits) in el, and returns it: queued, printed, failed, paper
+// or offline.
+function showPrintState(el, job) {
+  const printer = (state.status?.devices || []).find((x) => x.kind === 'printer');
+  let st = 'queued';
+  let text = t('print.queued');
+  if (job?.state === 'printed') { st = 'printed'; text = t('print.printed'); }
+  else if (job?.state === 'failed') { st = 'failed'; text = t('print.failed') + (job.last_error ? ': ' + job.last_error : ''); }
+  else if (/paper/i.test(printer?.reason || '') || /paper/i.test(job?.last_error || '')) { st = 'paper'; text = t('print.paper'); }
+  else if (printer && (printer.state === 'error' || printer.state === 'closed')) { st = 'offline'; text = t('print.offline'); }
+  el.dataset.state = st;
+  el.textContent = text;
+  el.className = 'pill ' + (st === 'printed' ? 'pill-ok' : st === 'queued' ? 'pill-info' : 'pill-bad');
+  return st;
+}
+
+// openSlip shows a recorded return: its number, the refund (owed by the
+// online channel for an online order), how its slip prints, and the slip
+// as the printer lays it out. The slip's print job has the return's id.
+function openSlip(ret, drawerMsg) {
+  const stateEl = h('span', { id: 'slip-print-state', class: 'pill pill-info', dataset: { state: 'queued' } }, t('print.queued'));
+  const preview = h('pre', { id: 'slip-preview', class: 'receipt' });
+  const online = ret.channel === 'online';
+  const body = h('div', { class: 'done' },
+    h('div', { class: 'done-receipt', id: 'slip-number' }, t('slip.number', ret.receipt)),
+    h('div', { class: 'done-change', id: 'slip-refund' }, h('span', {}, online ? t('oret.owed') : t('ret.total')), h('b', {}, money(ret.total))),
+    online ? h('p', { class: 'note' }, t('oret.nodrawer')) : null,
+    h('div', { class: 'print-row' }, stateEl),
+    preview);
+  const d = openDialog({
+    id: 'slip-dialog', title: t('slip.title'), body, wide: true,
+    onScan: () => { d.close(); return false; }, // the next customer
+    actions: [{ label: t('btn.close'), primary: true, key: '⏎', onClick: (dd) => dd.close() }],
+  });
+  if (drawerMsg) toast(drawerMsg, 'error');
+  api('GET', `/api/print-jobs/${encodeURIComponent(ret.id)}/text`).then((r) => { preview.textContent = r.text; }).catch(() => {});
+  let timer;
+  const poll = async () => {
+    clearTimeout(timer);
+    if (d.closed) return;
+    let job;
+    try {
+      job = (await api('GET', `/api/print-jobs/${encodeURIComponent(ret.id)}`)).job;
+    } catch (e) { /* keep the last state */ }
+    if (showPrintState(stateEl, job) !== 'printed') timer = setTimeout(poll, 1000);
   };
   d.refreshPrint = poll;
   poll();
@@ -963,6 +1005,7 @@ function openReceipt(sale, drawerMsg) {
 
 const menuItems = [
   ['returns', 'menu.returns'],
+  ['onlinereturn', 'menu.onlinereturn'],
   ['voidsale', 'menu.voidsale'],
   ['reprint', 'menu.reprint'],
   ['drawer', 'menu.drawer'],
@@ -1059,8 +1102,9 @@ const menuActions = {
     const refunds = [{ kind, amount: sum, ref: kind === 'cash' ? undefined : ref.value.trim() }];
     const r = await withManager(t('ret.title'), (pin) => api('POST', '/api/returns', { receipt: sale.receipt, lines, refunds, manager_pin: pinArg(pin) }));
     toast(t('ret.done', r.return.receipt, money(r.return.total)), 'ok');
-    if (r.drawer) toast(r.drawer, 'error');
+    openSlip(r.return, r.drawer);
   },
+  onlinereturn: () => onlineReturn(),
   async voidsale() {
     const sale = await askReceipt(t('voidsale.title'));
     if (!sale) return;
@@ -1213,6 +1257,179 @@ async function handOver(id) {
   }
   const res = await api('POST', `/api/pickups/${encodeURIComponent(o.id)}/handover`, { lines });
   toast(t(res.handover.final ? 'pick.done' : 'pick.partial', o.code), 'ok');
+}
+
+// ---------------------------------------------------------------- online return
+
+// onlineReturn takes back goods bought online: the order by its pickup
+// QR, code or id; the lines and quantities, with the refunds the order
+// suggests; a manager's PIN; then the return slip. An order this store
+// never saw (delivered to the customer's home) is taken item by item,
+// amounts typed. The refund is owed by the online channel: no drawer.
+async function onlineReturn() {
+  const found = await new Promise((resolve) => {
+    const input = h('input', { id: 'oret-q', class: 'input-big', autocomplete: 'off', spellcheck: false, autofocus: true });
+    input.dataset.scan = 'accept'; // a wedge scan's Enter submits the form
+    let busy = false;
+    const find = async () => {
+      const q = input.value.trim();
+      if (!q || busy) return;
+      busy = true;
+      try {
+        const r = await api('GET', '/api/returns/online/lookup?q=' + encodeURIComponent(q));
+        d.close({ order: r.order });
+      } catch (e) {
+        if (e.code === 'pickup_unknown') d.close({ unknown: q });
+        else { showError(e); input.select(); }
+      } finally {
+        busy = false;
+      }
+    };
+    const d = openDialog({
+      id: 'oret-find-dialog', title: t('oret.title'),
+      body: h('div', {}, h('label', { class: 'field' }, h('span', {}, t('oret.lookup')), input), h('p', { class: 'note' }, t('oret.lookup.note'))),
+      onScan: (code) => { input.value = code; find(); return true; },
+      actions: [{ label: t('btn.cancel'), key: 'Esc' }, { label: t('pick.find'), primary: true, key: '⏎', onClick: () => find() }],
+      onClose: resolve,
+    });
+  });
+  if (!found) return;
+  if (found.unknown && !(await confirmDlg(t('oret.title'), t('oret.unknown', found.unknown)))) return;
+  const ret = await onlineReturnLines(found.order, found.unknown);
+  if (!ret) return;
+  toast(t('oret.done', ret.receipt, money(ret.total)), 'ok');
+  openSlip(ret);
+}
+
+const stripAIM = (code) => code.trim().replace(/^\][A-Za-z][0-9A-Za-z]/, '');
+
+// onlineReturnLines asks what comes back and records the return; it
+// resolves to the return, or null when cancelled. A refusal (too many, a
+// refund too large, a wrong PIN) keeps the dialog open.
+function onlineReturnLines(order, unknownId) {
+  const known = !!order;
+  const rows = [];
+  const tbody = h('tbody');
+  const total = h('b', { id: 'oret-total' }, money(0));
+  const add = h('input', { id: 'oret-add', class: 'input', autocomplete: 'off', spellcheck: false, placeholder: t('oret.add') });
+  const parseQ = (r) => {
+    const v = r.qty.value.trim();
+    if (!v) return 0;
+    if (r.unit === 'kg') return parseDecimal(v, 3);
+    return /^\d{1,4}$/.test(v) ? Number(v) * 1000 : null;
+  };
+  // The suggested refund for q of a row (the last units get what is left
+  // of the row's share, as the ledger's returns do).
+  const suggest = (r, q) => {
+    if (!r.suggested || !(q > 0) || !r.returnable) return null;
+    return q >= r.returnable ? r.refundable : mulDivHalfUp(r.refundable, q, r.returnable);
+  };
+  const compute = () => {
+    let sum = 0;
+    for (const r of rows) {
+      const a = parseMoney(r.amount.value || '0');
+      if (parseQ(r) > 0 && a !== null) sum += a;
+    }
+    total.textContent = money(sum);
+  };
+  const setQty = (r, q3) => {
+    r.qty.value = r.unit === 'kg' ? qty(q3, 'kg').replace(' kg', '') : String(q3 / 1000);
+    onQty(r);
+  };
+  const onQty = (r) => {
+    const s = suggest(r, parseQ(r));
+    if (s !== null && !r.typed) r.amount.value = moneyPlain(s);
+    compute();
+  };
+  const addRow = (it) => {
+    const have = rows.find((r) => r.sku === it.sku);
+    if (have) return have;
+    const off = known && !it.returnable;
+    const r = { ...it, typed: false };
+    r.qty = h('input', { class: 'input input-qty', inputmode: it.unit === 'kg' ? 'decimal' : 'numeric', autocomplete: 'off', dataset: { qty: it.sku }, disabled: off });
+    r.amount = h('input', { class: 'input input-qty', inputmode: 'decimal', autocomplete: 'off', dataset: { amount: it.sku }, disabled: off });
+    r.qty.addEventListener('input', () => onQty(r));
+    r.amount.addEventListener('input', () => { r.typed = r.amount.value !== ''; compute(); });
+    const all = known ? h('button', { type: 'button', class: 'btn btn-plain btn-small', dataset: { all: it.sku }, disabled: off, onclick: () => { r.typed = false; setQty(r, it.returnable); r.qty.focus(); } }, t('oret.all')) : null;
+    rows.push(r);
+    tbody.append(h('tr', { dataset: { sku: it.sku } },
+      h('td', {}, h('div', { class: 'name' }, it.name || it.sku), h('div', { class: 'sub' }, it.sku, it.substitute_for ? ' · ' + t('oret.subfor', it.substitute_for) : '')),
+      known ? h('td', { class: 'num' }, qty(it.handed, it.unit)) : null,
+      known ? h('td', { class: 'num' }, it.returned ? qty(it.returned, it.unit) : '') : null,
+      h('td', {}, r.qty, all), h('td', {}, r.amount)));
+    return r;
+  };
+  for (const it of order?.items || []) addRow(it);
+
+  // A scanned item: on a known order one more of it; on an unknown one a
+  // new line (weighed goods: the weight is typed).
+  const take = async (raw) => {
+    const code = stripAIM(raw);
+    if (!code) return;
+    let r = rows.find((x) => x.sku === code);
+    if (!r) {
+      const ps = (await api('GET', '/api/products?limit=5&q=' + encodeURIComponent(code))).products;
+      const p = ps.find((x) => x.sku === code || (x.barcodes || []).some((b) => b.endsWith(code))) || (ps.length === 1 ? ps[0] : null);
+      if (!p) throw new ApiError(0, 'not_found', t('oret.noitem', code));
+      r = rows.find((x) => x.sku === p.sku);
+      if (!r && known) throw new ApiError(0, 'not_found', t('oret.notonorder', p.name));
+      if (!r) r = addRow({ sku: p.sku, name: p.name, unit: p.unit, suggested: false });
+    }
+    if (r.qty.disabled) throw new ApiError(0, 'return_too_many', t('oret.nothingleft', r.name || r.sku));
+    if (r.unit === 'kg') { r.qty.focus(); return; }
+    setQty(r, (parseQ(r) || 0) + 1000);
+  };
+  add.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter') return;
+    e.preventDefault(); // not the form's confirm
+    const v = add.value;
+    add.value = '';
+    run(() => take(v));
+  });
+
+  const head = known
+    ? h('p', { class: 'dlg-text', id: 'oret-order' }, order.code, order.customer ? ' · ' + order.customer : '', ' · ', t('pick.paid', money(order.paid)),
+      order.refunded ? ' · ' + t('oret.refunded', money(order.refunded)) : '')
+    : h('p', { class: 'dlg-text', id: 'oret-order' }, t('oret.byhand', unknownId));
+  const cols = known ? ['oret.col.item', 'oret.col.handed', 'oret.col.returned', 'oret.col.qty', 'oret.col.amount'] : ['oret.col.item', 'oret.col.qty', 'oret.col.amount'];
+  const body = h('div', {}, head,
+    h('table', { class: 'mini', id: 'oret-table' }, h('thead', {}, h('tr', {}, cols.map((k) => h('th', {}, t(k))))), tbody),
+    known ? null : h('label', { class: 'field' }, h('span', {}, t('oret.add.label')), add),
+    h('p', { class: 'ret-total' }, t('oret.owed'), ' ', total),
+    h('p', { class: 'note' }, known ? t('oret.note.known', money(order.left)) : t('oret.note.unknown')));
+
+  return new Promise((resolve) => {
+    let busy = false;
+    const confirm = async (d) => {
+      if (busy) return;
+      const lines = [];
+      for (const r of rows) {
+        const q = parseQ(r);
+        if (q === null) { showError(new ApiError(0, 'bad_quantity', `${r.name || r.sku}: ${r.qty.value}`)); r.qty.focus(); return; }
+        if (!q) continue;
+        const a = parseMoney(r.amount.value || '');
+        if (a === null) { showError(new ApiError(0, 'bad_amount', `${r.name || r.sku}: ${r.amount.value}`)); r.amount.focus(); return; }
+        lines.push({ sku: r.sku, qty: q, amount: a });
+      }
+      if (!lines.length) { showError(new ApiError(0, 'invalid', t('ret.none'))); return; }
+      busy = true;
+      try {
+        const res = await withManager(t('oret.title'), (pin) => api('POST', '/api/returns/online', { order: known ? order.order_id : unknownId, lines, manager_pin: pinArg(pin) }));
+        d.close(res.return);
+      } catch (e) {
+        showError(e);
+      } finally {
+        busy = false;
+      }
+    };
+    openDialog({
+      id: 'oret-lines-dialog', title: t('oret.title') + (known ? ' · ' + order.code : ''), body, wide: true,
+      onScan: (code) => { run(() => take(code)); return true; },
+      actions: [{ label: t('btn.cancel'), key: 'Esc' }, { label: t('oret.confirm'), primary: true, key: '⏎', onClick: (d) => confirm(d) }],
+      onClose: (v) => resolve(v || null),
+    });
+    (rows.find((r) => !r.qty.disabled)?.qty || add).focus();
+  });
 }
 
 function showReport(r) {
