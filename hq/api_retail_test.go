@@ -15,7 +15,9 @@ import (
 	"github.com/edgepos/edgepos/sync/wire"
 )
 
-// nextChangeOf reads change-feed messages until one carries kind/key.
+// nextChangeOf reads change-feed messages until one carries kind/key at a
+// version newer than the last it returned, as a store applies the feed:
+// a redelivered entry is skipped.
 func nextChangeOf(tb testing.TB, t *terminal, kind, key string) wire.Change {
 	tb.Helper()
 	deadline := time.After(wait)
@@ -23,7 +25,8 @@ func nextChangeOf(tb testing.TB, t *terminal, kind, key string) wire.Change {
 		select {
 		case c := <-t.changes:
 			for _, ch := range c.Changes {
-				if ch.Kind == kind && ch.Key == key {
+				if ch.Kind == kind && ch.Key == key && ch.Version > t.applied {
+					t.applied = ch.Version
 					return ch
 				}
 			}

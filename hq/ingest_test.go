@@ -81,6 +81,10 @@ type terminal struct {
 	db              string
 	acks            chan *wire.Ack
 	changes         chan *wire.Changes
+	// applied is the highest feed version nextChangeOf returned: the feed
+	// is delivered at least once (live and again after a hello), and a
+	// store applies each version once.
+	applied int64
 }
 
 func newTerminal(tb testing.TB, broker, store, term string) *terminal {
