@@ -32,6 +32,7 @@ func newFixture(tb testing.TB, mod ...func(*LedgerConfig)) *fixture {
 	tb.Helper()
 	f := &fixture{now: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC), kid: "k1"}
 	f.path = filepath.Join(tb.TempDir(), "pos.db")
+	copyTemplate(tb, f.path) // migrated, demo catalog and users seeded
 	db, err := localdb.Open(context.Background(), f.path, localdb.Options{})
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close(context.Background()) })
@@ -47,8 +48,6 @@ func newFixture(tb testing.TB, mod ...func(*LedgerConfig)) *fixture {
 	f.l, err = NewLedger(db, cfg)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { f.l.Close() })
-	require.NoError(tb, SeedDemoCatalog(context.Background(), f.l))
-	require.NoError(tb, SeedDemoUsers(context.Background(), f.l))
 	return f
 }
 
