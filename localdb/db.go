@@ -189,11 +189,16 @@ func (db *DB) SchemaVersion() int { return db.version }
 
 // WriteTx runs fn in an IMMEDIATE transaction on the writer and commits it;
 // any error from fn (or a panic) rolls back.
-func (db *DB) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+func (db *DB) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	return runTx(tx, fn)
+}
+
+// runTx runs fn in tx and commits; an error from fn, or a panic, rolls back.
+func runTx(tx *sql.Tx, fn func(tx *sql.Tx) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			tx.Rollback()
@@ -245,22 +250,7 @@ func (db *DB) writeTxRelaxed(ctx context.Context, fn func(tx *sql.Tx) error) (er
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			tx.Rollback()
-			panic(p)
-		}
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	if err = fn(tx); err != nil {
-		return err
-	}
-	if err = tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return runTx(tx, fn)
 }
 
 // Meta reads a value from the meta table; ok is false when unset.

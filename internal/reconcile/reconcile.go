@@ -82,21 +82,7 @@ func Compare(ctx context.Context, terms []Terminal, s hq.Store) (Result, error) 
 			return r, err
 		}
 	}
-	for id, n := range seen {
-		if n > 1 {
-			r.Duplicates += n - 1
-		}
-		if local[id] {
-			r.AtHQ++
-		} else {
-			r.Unknown++
-		}
-	}
-	for id := range local {
-		if seen[id] == 0 {
-			r.Lost++
-		}
-	}
+	r.AtHQ, r.Duplicates, r.Unknown, r.Lost = tally(local, seen)
 	q, err := s.ListQuarantine(ctx, 1_000_000)
 	if err != nil {
 		return r, err
@@ -176,20 +162,28 @@ func CompareEvents(ctx context.Context, terms []Terminal, s hq.Store) (EventResu
 			return r, err
 		}
 	}
+	r.AtHQ, r.Duplicates, r.Unknown, r.Lost = tally(local, seen)
+	return r, nil
+}
+
+// tally compares what the stores hold (local) with how often HQ holds each
+// (seen): how many HQ holds, its extra copies, those no store knows, and
+// those HQ lacks.
+func tally(local map[string]bool, seen map[string]int) (atHQ, duplicates, unknown, lost int) {
 	for id, n := range seen {
 		if n > 1 {
-			r.Duplicates += n - 1
+			duplicates += n - 1
 		}
 		if local[id] {
-			r.AtHQ++
+			atHQ++
 		} else {
-			r.Unknown++
+			unknown++
 		}
 	}
 	for id := range local {
 		if seen[id] == 0 {
-			r.Lost++
+			lost++
 		}
 	}
-	return r, nil
+	return atHQ, duplicates, unknown, lost
 }
