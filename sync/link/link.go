@@ -380,6 +380,7 @@ func (l *Link) session(ctx context.Context, c paho.Client) error {
 			return err
 		}
 		c.Publish(l.topics.Hello(l.opts.Store, l.opts.Terminal), 1, false, b)
+		l.log.Debug("hello sent", "seq", h.LastAckedSeq, "last_seq", h.LastSeq)
 		helloAt = time.Now()
 		return nil
 	}
@@ -411,6 +412,7 @@ func (l *Link) session(ctx context.Context, c paho.Client) error {
 					lastProg = time.Now()
 				}
 				sentAfter = evs[len(evs)-1].Seq
+				l.log.Debug("batch sent", "first", evs[0].Seq, "seq", sentAfter)
 				sent = append(sent, inflight{last: sentAfter, sentAt: time.Now()})
 			}
 		}
@@ -453,6 +455,7 @@ func (l *Link) session(ctx context.Context, c paho.Client) error {
 					continue // an answer meant for an earlier install of this terminal
 				}
 				through := a.Through
+				l.log.Debug("ack received", "seq", a.Through, "reconciled", reconciled, "acked", acked, "sent_after", sentAfter, "in_flight", len(sent))
 				if !reconciled {
 					// The hello's answer is applied before anything is
 					// sent: it may renumber the queue.
