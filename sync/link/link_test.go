@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -195,6 +196,15 @@ func (p *peerHQ) count() int {
 	return len(p.got)
 }
 
+// locked runs f under the peer's lock. Tests read and set the peer's
+// fields through it, so a failing assertion never leaves the lock held
+// (paho's router would block on it for good).
+func (p *peerHQ) locked(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f()
+}
+
 func startBroker(tb testing.TB) *embedbroker.Broker {
 	tb.Helper()
 	b, err := embedbroker.Start(embedbroker.Options{Privileged: []string{"hq"}})
@@ -239,7 +249,9 @@ func startLink(tb testing.TB, db *localdb.DB, broker string, mod func(*Options))
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		require.NoError(tb, l.Close(ctx))
+		if err := l.Close(ctx); err != nil {
+			tb.Errorf("%v; goroutines of the link and paho:\n\n%s", err, strings.Join(linkGoroutines(), "\n\n"))
+		}
 	})
 	return l
 }
@@ -310,15 +322,15 @@ func TestLinkResendsWhenHQLosesABatch(t *testing.T) {
 	db := openDB(t, "")
 	l := startLink(t, db, b.URL(), nil)
 	require.Eventually(t, func() bool { s, _ := l.State(context.Background()); return s.Reconciled }, 5*time.Second, 10*time.Millisecond)
-	hq.mu.Lock()
-	hq.drop = true
-	hq.mu.Unlock()
+	hq.locked(func() { hq.drop = true })
 	addEvents(t, db, 20)
 	l.Notify()
-	require.Eventually(t, func() bool { hq.mu.Lock(); defer hq.mu.Unlock(); return hq.dropped > 0 }, 5*time.Second, 10*time.Millisecond)
-	hq.mu.Lock()
-	hq.drop = false
-	hq.mu.Unlock()
+	require.Eventually(t, func() bool {
+		var n int
+		hq.locked(func() { n = hq.dropped })
+		return n > 0
+	}, 5*time.Second, 10*time.Millisecond)
+	hq.locked(func() { hq.drop = false })
 	require.Eventually(t, func() bool { return backlog(t, l) == 0 }, 10*time.Second, 20*time.Millisecond)
 	s, _ := l.State(context.Background())
 	require.Positive(t, s.Resends)
@@ -328,7 +340,7 @@ func TestLinkResendsWhenHQLosesABatch(t *testing.T) {
 func TestLinkDeadLettersRejectedEventsAndGoesOn(t *testing.T) {
 	b := startBroker(t)
 	hq := newPeerHQ(t, b.URL())
-	hq.rejectID[3] = "payload: bad schema"
+	hq.locked(func() { hq.rejectID[3] = "payload: bad schema" })
 	db := openDB(t, "")
 	addEvents(t, db, 5)
 	l := startLink(t, db, b.URL(), nil)
@@ -404,13 +416,21 @@ func TestLinkAppliesChangeFeedInOrderOnce(t *testing.T) {
 	mu.Unlock()
 	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
 	require.Equal(t, []int64{1, 2, 4, 7}, got)
-	hq.mu.Lock()
-	require.GreaterOrEqual(t, hq.hellos, 2, "the gap triggered another hello")
-	hq.mu.Unlock()
+	// The hello the gap asks for reaches HQ on its own time: wait for it.
+	require.Eventually(t, func() bool {
+		var n int
+		hq.locked(func() { n = hq.hellos })
+		return n >= 2
+	}, 10*time.Second, 10*time.Millisecond, "the gap triggered another hello")
 }
 
 func TestLinkRefusesBadOptions(t *testing.T) {
 	db := openDB(t, "")
 	require.Error(t, New(db, Options{Store: "S/1", Terminal: "T1", Broker: "tcp://x"}).Open(context.Background()))
 	require.Error(t, New(db, Options{Store: "S1", Terminal: "T1"}).Open(context.Background()))
+	for _, broker := range []string{"http://h:1883", "tcp://", "h:1883", "tcp://%zz"} {
+		err := New(db, Options{Store: "S1", Terminal: "T1", Broker: broker}).Open(context.Background())
+		require.Error(t, err, broker)
+		require.Contains(t, err.Error(), "broker", broker)
+	}
 }
