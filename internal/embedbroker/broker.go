@@ -40,6 +40,7 @@ type Options struct {
 type Broker struct {
 	opts   Options
 	srv    *mqtt.Server
+	ln     *listener
 	addr   string
 	mu     sync.Mutex
 	closed bool
@@ -56,28 +57,32 @@ func Start(opts Options) (*Broker, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	// Bind first so a ":0" address resolves to a real port we can report and
-	// reuse on restart.
-	ln, err := net.Listen("tcp", opts.Addr)
+	// The broker keeps its own listener (a ":0" address resolves to a real
+	// port to report and reuse on restart) so that Close can drop every
+	// connection at once; see Close.
+	tl, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("start broker on %s: %w", opts.Addr, err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	ln := &listener{Listener: tl, conns: map[*conn]struct{}{}}
+	addr := tl.Addr().String()
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumInflight = 1024
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: opts.Logger})
 	if err := srv.AddHook(&aclHook{opts: opts}, nil); err != nil {
+		tl.Close()
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})); err != nil {
+	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+		tl.Close()
 		return nil, fmt.Errorf("start broker on %s: %w", addr, err)
 	}
 	if err := srv.Serve(); err != nil {
+		ln.closeAll()
 		return nil, fmt.Errorf("start broker on %s: %w", addr, err)
 	}
-	return &Broker{opts: opts, srv: srv, addr: addr}, nil
+	return &Broker{opts: opts, srv: srv, ln: ln, addr: addr}, nil
 }
 
 // Addr is the host:port the broker listens on.
@@ -89,7 +94,19 @@ func (b *Broker) URL() string { return "tcp://" + b.addr }
 // Server exposes the mochi server (for inline subscriptions in tests).
 func (b *Broker) Server() *mqtt.Server { return b.srv }
 
-// Close stops the broker and drops every client and session.
+// Close stops the broker and drops every client and session, as a broker
+// process that stops does: the port refuses new connections first, then
+// every client connection drops at once.
+//
+// mochi's own Close does it the other way round (it disconnects the
+// clients, then closes its listener), so a client reconnecting at once was
+// accepted by a broker on its way out and then never answered nor closed:
+// it waited out its connect timeout. And mochi v2.7.9 can deadlock in
+// Close: Clients.GetByListener read-locks the client map and read-locks it
+// again in Len, and a client leaving in between (Delete waits for the write
+// lock, which stops new readers) blocks both for good. So the connections
+// are closed here first, and mochi's Close runs only after every client
+// goroutine has returned and no client can leave under it.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -97,7 +114,62 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	b.closed = true
+	b.ln.closeAll()
+	b.srv.Listeners.ClientsWg.Wait()
 	return b.srv.Close()
+}
+
+// listener is the broker's TCP listener. It keeps the connections it
+// accepted so that closeAll can drop them together.
+type listener struct {
+	net.Listener
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	closed bool
+}
+
+// Accept hands mochi the next connection; after closeAll it fails, which
+// ends mochi's accept loop.
+func (l *listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &conn{Conn: c, l: l}
+	l.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+// closeAll closes the listening socket, then every connection accepted.
+func (l *listener) closeAll() {
+	l.mu.Lock()
+	l.closed = true
+	conns := l.conns
+	l.conns = nil
+	l.mu.Unlock()
+	l.Listener.Close()
+	for c := range conns {
+		c.Conn.Close()
+	}
+}
+
+// conn is an accepted connection; closing it forgets it.
+type conn struct {
+	net.Conn
+	l *listener
+}
+
+func (c *conn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // Restart starts a new broker on the same address: sessions and queued

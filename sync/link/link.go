@@ -9,6 +9,19 @@
 // HQ's answer before sending any events, so both sides agree where the
 // terminal's seq continues (a reinstalled terminal is renumbered above what
 // HQ holds) and which change-feed version the terminal has.
+//
+// Shutdown and reconnects do not wait on paho. A connect attempt dials
+// through the link's own opener, so cancelling it closes the socket under
+// paho's MQTT handshake and the attempt ends at once (a broker that accepts
+// TCP and never answers CONNECT would otherwise hold it for ConnectTimeout).
+// Every call into paho that can block (publish, subscribe) is made by a
+// courier goroutine per connection, never by the session loop, and only
+// when paho's writer is idle: paho's Publish blocks its caller for up to its
+// write timeout when the connection drops under it
+// (eclipse/paho.mqtt.golang #325, #436), and the session must see the loss
+// at once and reconnect. Close publishes the retained "offline" status and
+// disconnects if the connection is healthy; otherwise it cuts the
+// connection and the broker publishes the Last Will, also "offline".
 package link
 
 import (
@@ -19,11 +32,16 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+	"golang.org/x/net/proxy"
 
 	"github.com/edgepos/edgepos/localdb"
 	"github.com/edgepos/edgepos/sync/wire"
@@ -36,12 +54,14 @@ type Applier func(ctx context.Context, tx *sql.Tx, c wire.Change) error
 // Options configure a Link. Store, Terminal and Broker are required.
 type Options struct {
 	Store, Terminal string
-	Broker          string // tcp://host:1883 or ssl://host:8883
-	Username        string // default Store
-	Password        string
-	TLS             *tls.Config
-	TopicPrefix     string // default wire.DefaultPrefix
-	AgentVersion    string
+	// Broker is tcp://host:1883 or ssl://host:8883 (also mqtt, tls, mqtts,
+	// ws and wss).
+	Broker       string
+	Username     string // default Store
+	Password     string
+	TLS          *tls.Config
+	TopicPrefix  string // default wire.DefaultPrefix
+	AgentVersion string
 
 	BatchEvents int           // events per batch, default 500
 	BatchBytes  int           // payload bytes per batch, default 256 KiB
@@ -50,6 +70,9 @@ type Options struct {
 	// BackoffMin and BackoffMax bound the reconnect delay (with jitter);
 	// defaults 200ms and 30s.
 	BackoffMin, BackoffMax time.Duration
+	// ConnectTimeout bounds one connect attempt (dial, TLS and the MQTT
+	// CONNECT/CONNACK exchange); default 5s.
+	ConnectTimeout time.Duration
 	// Retention is how long acked events stay before pruning; default 7 days.
 	Retention time.Duration
 	// Poll is how often the outbox is checked without a Notify; default 500ms.
@@ -93,8 +116,10 @@ type Link struct {
 	log    *slog.Logger
 
 	notify chan struct{}
-	inbox  chan paho.Message
-	lost   chan error
+	// inbox is shared by the sessions: a message an earlier connection
+	// queued is still true (acks are cumulative and checked against the
+	// database id, the feed is applied by version), so it is not dropped.
+	inbox chan paho.Message
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -129,6 +154,9 @@ func New(db *localdb.DB, opts Options) *Link {
 	if opts.BackoffMax <= 0 {
 		opts.BackoffMax = 30 * time.Second
 	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 5 * time.Second
+	}
 	if opts.Retention <= 0 {
 		opts.Retention = 7 * 24 * time.Hour
 	}
@@ -145,7 +173,6 @@ func New(db *localdb.DB, opts Options) *Link {
 		log:    opts.Logger.With("store", opts.Store, "terminal", opts.Terminal),
 		notify: make(chan struct{}, 1),
 		inbox:  make(chan paho.Message, 1024),
-		lost:   make(chan error, 1),
 	}
 }
 
@@ -162,6 +189,13 @@ func (l *Link) Open(ctx context.Context) error {
 	if l.opts.Broker == "" {
 		return errors.New("open link: no broker URL")
 	}
+	if u, err := url.Parse(l.opts.Broker); err != nil {
+		return fmt.Errorf("open link: broker %q: %w", l.opts.Broker, err)
+	} else if !supportedScheme(u.Scheme) {
+		return fmt.Errorf("open link: broker %q: scheme %q is not tcp, mqtt, ssl, tls, mqtts, ws or wss", l.opts.Broker, u.Scheme)
+	} else if u.Host == "" {
+		return fmt.Errorf("open link: broker %q: no host:port", l.opts.Broker)
+	}
 	ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	l.wg.Add(1)
 	go func() {
@@ -171,8 +205,15 @@ func (l *Link) Open(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the session, publishes a clean offline status if connected,
-// and waits for the goroutines to return.
+// Close stops the session and waits for the link's goroutines to return.
+// It does not wait for a connect attempt in progress (cancelling it closes
+// its socket) nor for the backoff delay. A healthy connection gets the
+// retained "offline" status and a DISCONNECT, for at most offlineGrace plus
+// paho's 250ms quiesce; any other is cut, and the broker publishes the Last
+// Will ("offline"). The one wait it cannot cut short is a call paho is
+// taking when its connection dies under it: paho releases it within
+// handoverTimeout (see courier). Close returns ctx's error if ctx ends
+// first.
 func (l *Link) Close(ctx context.Context) error {
 	if l.cancel == nil {
 		return nil
@@ -230,8 +271,11 @@ func (l *Link) run(ctx context.Context) {
 	backoff := l.opts.BackoffMin
 	failing := false
 	for ctx.Err() == nil {
-		client, err := l.connect(ctx)
+		cn, err := l.connect(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			l.setState(func(s *State) { s.Connected, s.LastError = false, err.Error() })
 			if !failing {
 				l.log.Warn("broker unreachable, selling goes on offline", "broker", l.opts.Broker, "err", err)
@@ -240,9 +284,8 @@ func (l *Link) run(ctx context.Context) {
 			// Full jitter: a fleet of terminals must not reconnect in step.
 			d := backoff/2 + rand.N(backoff/2+1)
 			backoff = min(backoff*2, l.opts.BackoffMax)
-			select {
-			case <-ctx.Done():
-			case <-time.After(d):
+			if !sleep(ctx, d) {
+				return
 			}
 			continue
 		}
@@ -251,29 +294,117 @@ func (l *Link) run(ctx context.Context) {
 			failing = false
 		}
 		backoff = l.opts.BackoffMin
-		err = l.session(ctx, client)
+		err = l.session(ctx, cn)
 		l.setState(func(s *State) { s.Connected, s.Reconciled = false, false })
 		if ctx.Err() != nil {
-			l.goOffline(client)
+			l.goOffline(cn)
 			return
 		}
-		client.Disconnect(0)
+		cn.disconnect()
 		l.log.Warn("sync session ended", "err", err)
 		l.setState(func(s *State) { s.LastError = err.Error() })
 	}
 }
 
-// goOffline publishes the retained offline status and disconnects.
-func (l *Link) goOffline(c paho.Client) {
-	if c.IsConnected() {
-		b, _ := wire.Encode(wire.Status{V: wire.SchemaVersion, Store: l.opts.Store, Terminal: l.opts.Terminal, State: "offline", At: time.Now().UTC()})
-		c.Publish(l.topics.Status(l.opts.Store, l.opts.Terminal), 1, true, b).WaitTimeout(time.Second)
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
-	c.Disconnect(250)
 }
 
-func (l *Link) connect(ctx context.Context) (paho.Client, error) {
+// conn is one paho client and what belongs to it alone: the socket it
+// dialled, its lost signal (per client, so a late signal from an earlier
+// client cannot end a new session) and its courier.
+type conn struct {
+	c       paho.Client
+	sock    *socket
+	lost    chan error
+	courier *courier
+}
+
+// abort stops the courier, closes the socket without a DISCONNECT, so the
+// broker publishes the Last Will ("offline"), and has paho stop its workers
+// (closing the socket ourselves does not tell paho the connection is gone:
+// it takes "use of closed network connection" for a close of its own). It
+// does not block: Disconnect(0) returns at once and paho's goroutines end
+// promptly, as the socket is closed and our handlers never block. A call
+// the courier is making is not waited for.
+func (cn *conn) abort() {
+	if cn.courier != nil {
+		cn.courier.stop()
+	}
+	cn.sock.abort()
+	cn.c.Disconnect(0)
+}
+
+// offlineGrace bounds how long Close gives a healthy connection to carry
+// the retained "offline" status before it is cut (and the Will says it).
+const offlineGrace = 250 * time.Millisecond
+
+// goOffline ends the session for Close. On a healthy connection the
+// retained "offline" status goes out, then a DISCONNECT behind it on the
+// same connection, so the broker drops the Will: a Will could land after
+// the next connection's "online" (a quick restart) and overwrite it. If the
+// status is not on the socket within offlineGrace, or the connection is
+// already going, the socket is closed without a DISCONNECT and the Will
+// says "offline". Calls the courier still held are dropped.
+func (l *Link) goOffline(cn *conn) {
+	graceful := false
+	if _, ok := cn.sock.published(); ok && cn.c.IsConnectionOpen() {
+		b, _ := wire.Encode(wire.Status{V: wire.SchemaVersion, Store: l.opts.Store, Terminal: l.opts.Terminal, State: "offline", At: time.Now().UTC()})
+		written := make(chan struct{})
+		// The courier makes a call only once the publishes before it are
+		// on the socket: the second call runs when the status is.
+		cn.courier.last(
+			func(c paho.Client) bool {
+				return l.handPublish(c, l.topics.Status(l.opts.Store, l.opts.Terminal), true, b)
+			},
+			func(paho.Client) bool { close(written); return false },
+		)
+		t := time.NewTimer(offlineGrace)
+		select {
+		case <-written:
+			graceful = true
+		case <-t.C:
+		case <-cn.lost:
+		}
+		t.Stop()
+	}
+	cn.courier.stop()
+	<-cn.courier.done
+	if graceful {
+		l.log.Debug("offline status sent; disconnecting")
+		cn.c.Disconnect(250) // returns once the DISCONNECT is written
+	} else {
+		l.log.Debug("connection cut; the broker's Last Will says offline")
+	}
+	cn.abort()
+}
+
+// disconnect ends a session the link will follow with a new connection at
+// once: a DISCONNECT first (bounded by paho's quiesce, 250ms), so the
+// broker drops the Will, which could otherwise land after the new
+// connection's "online" and overwrite it. A call the courier is making is
+// not waited for: if the connection died under it, paho holds it up to
+// handoverTimeout, and the next connection does not need it.
+func (cn *conn) disconnect() {
+	cn.courier.stop()
+	cn.c.Disconnect(250)
+	cn.sock.abort()
+}
+
+// connect makes one connect attempt and subscribes. Cancelling ctx closes
+// the attempt's socket, so the attempt ends at once (paho's own goroutine
+// for it too) even when the broker accepted TCP and never answers.
+func (l *Link) connect(ctx context.Context) (_ *conn, err error) {
 	will, _ := wire.Encode(wire.Status{V: wire.SchemaVersion, Store: l.opts.Store, Terminal: l.opts.Terminal, State: "offline"})
+	cn := &conn{sock: newSocket(), lost: make(chan error, 1)}
 	o := paho.NewClientOptions().
 		AddBroker(l.opts.Broker).
 		SetClientID(l.opts.Store+"-"+l.opts.Terminal).
@@ -282,58 +413,78 @@ func (l *Link) connect(ctx context.Context) (paho.Client, error) {
 		SetCleanSession(true). // the hello reconciles; no broker-side queue to go stale
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
-		SetConnectTimeout(5*time.Second).
+		SetConnectTimeout(l.opts.ConnectTimeout).
 		SetKeepAlive(15*time.Second).
 		SetPingTimeout(5*time.Second).
-		SetWriteTimeout(10*time.Second).
+		SetWriteTimeout(handoverTimeout). // see courier; socket writes are bounded by writeTimeout
 		SetOrderMatters(false).
 		SetWill(l.topics.Status(l.opts.Store, l.opts.Terminal), string(will), 1, true).
 		SetDefaultPublishHandler(l.handle).
+		SetCustomOpenConnectionFn(cn.sock.opener(ctx)).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			select {
-			case l.lost <- err:
+			case cn.lost <- err:
 			default:
 			}
 		})
 	if l.opts.TLS != nil {
 		o.SetTLSConfig(l.opts.TLS)
 	}
-	// Drain a stale lost signal from an earlier session.
-	select {
-	case <-l.lost:
-	default:
-	}
-	c := paho.NewClient(o)
-	tok := c.Connect()
-	if !waitToken(ctx, tok, 10*time.Second) {
-		c.Disconnect(0)
+	cn.c = paho.NewClient(o)
+	// Until connect returns, cancelling ctx closes the socket: the
+	// session's own end (with its courier) takes over after.
+	release := context.AfterFunc(ctx, cn.sock.abort)
+	defer func() {
+		release()
+		if err != nil {
+			cn.abort()
+		}
+	}()
+	tok := cn.c.Connect()
+	// paho bounds the attempt by ConnectTimeout; the wait is a backstop.
+	if !waitToken(ctx, tok, 2*l.opts.ConnectTimeout) {
 		return nil, fmt.Errorf("connect %s: timed out", l.opts.Broker)
 	}
 	if err := tok.Error(); err != nil {
 		return nil, fmt.Errorf("connect %s: %w", l.opts.Broker, err)
 	}
+	cn.courier = l.startCourier(cn.c, cn.sock)
 	subs := map[string]byte{
 		l.topics.Ack(l.opts.Store, l.opts.Terminal): 1,
 		l.topics.Changes(l.opts.Store):              1,
 	}
-	st := c.SubscribeMultiple(subs, l.handle)
+	handed := make(chan paho.Token, 1)
+	cn.courier.do(func(c paho.Client) bool {
+		handed <- c.SubscribeMultiple(subs, l.handle)
+		return false
+	})
+	var st paho.Token
+	backstop := time.NewTimer(10 * time.Second)
+	defer backstop.Stop()
+	select {
+	case st = <-handed:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case err := <-cn.lost:
+		return nil, fmt.Errorf("subscribe on %s: connection lost: %w", l.opts.Broker, err)
+	case <-backstop.C:
+		return nil, fmt.Errorf("subscribe on %s: timed out", l.opts.Broker)
+	}
 	if !waitToken(ctx, st, 10*time.Second) || st.Error() != nil {
-		c.Disconnect(0)
 		return nil, fmt.Errorf("subscribe on %s: %v", l.opts.Broker, st.Error())
 	}
 	// mochi and Mosquitto refuse a denied subscription by return code 0x80.
 	if sub, ok := st.(*paho.SubscribeToken); ok {
 		for topic, code := range sub.Result() {
 			if code == 0x80 {
-				c.Disconnect(0)
 				return nil, fmt.Errorf("subscribe %s: refused by the broker (check the ACL for user %q)", topic, l.opts.Username)
 			}
 		}
 	}
 	on, _ := wire.Encode(wire.Status{V: wire.SchemaVersion, Store: l.opts.Store, Terminal: l.opts.Terminal, State: "online", At: time.Now().UTC()})
-	c.Publish(l.topics.Status(l.opts.Store, l.opts.Terminal), 1, true, on)
+	l.publish(cn, l.topics.Status(l.opts.Store, l.opts.Terminal), true, on)
 	l.setState(func(s *State) { s.Connected, s.LastError = true, "" })
-	return c, nil
+	return cn, nil
 }
 
 func waitToken(ctx context.Context, t paho.Token, d time.Duration) bool {
@@ -349,6 +500,348 @@ func waitToken(ctx context.Context, t paho.Token, d time.Duration) bool {
 	}
 }
 
+// publish hands a QoS 1 message to the connection's courier; it never
+// blocks. The token is not waited for: it is not proof of delivery (paho
+// #563), HQ's answer is.
+func (l *Link) publish(cn *conn, topic string, retained bool, payload []byte) {
+	cn.courier.do(func(c paho.Client) bool { return l.handPublish(c, topic, retained, payload) })
+}
+
+// handPublish is the courier's publish call; it reports whether paho took
+// the packet for its writer.
+func (l *Link) handPublish(c paho.Client, topic string, retained bool, payload []byte) bool {
+	tok := c.Publish(topic, 1, retained, payload)
+	select {
+	case <-tok.Done():
+		// Refused at once (not connected), or not taken within the
+		// hand-over wait: nothing goes out, and HQ's silence brings a
+		// resend.
+		if err := tok.Error(); err != nil {
+			l.log.Debug("publish not taken by paho", "topic", topic, "err", err)
+			return false
+		}
+	default:
+	}
+	return true
+}
+
+// paho uses its WriteTimeout for two waits: for its writer to take a
+// packet from Publish or Subscribe (the hand-over), and as the socket's
+// write deadline. The link keeps the first short and applies the second
+// itself (socket.Write).
+const (
+	handoverTimeout = 500 * time.Millisecond
+	writeTimeout    = 10 * time.Second
+)
+
+// courier makes one connection's calls into paho (publish, subscribe) on a
+// goroutine of its own, in order, so the session never blocks in paho.
+//
+// paho's Publish and Subscribe hand the packet to its writer through an
+// unbuffered channel, and wait for it up to WriteTimeout with nothing to
+// interrupt them. The writer takes it at once when it is idle; while it is
+// writing an earlier packet the wait lasts that write (seconds on a slow
+// uplink); and when the connection drops under a waiting call, the writer
+// can be gone for good, and the call waits the whole timeout
+// (eclipse/paho.mqtt.golang #325, #436). That is what kept a session stuck
+// 10 s in Publish after a broker restart, and Close with it. So the courier
+// hands paho a publish only once the previous one is on the socket
+// (socket counts the PUBLISH packets written): the writer is idle at every
+// hand-over, and the hand-over wait can be short (handoverTimeout) without
+// cutting a slow uplink's throughput. Only a connection that drops within
+// the microseconds of a hand-over can still hold the courier, for at most
+// handoverTimeout. The goroutine is the link's: Close waits for it.
+type courier struct {
+	c       paho.Client
+	sock    *socket
+	mu      sync.Mutex
+	queue   []func(paho.Client) bool // each reports whether it handed paho a PUBLISH
+	stopped bool
+	signal  chan struct{} // cap 1: the queue grew
+	quit    chan struct{} // closed by stop
+	done    chan struct{} // closed when the goroutine returns
+}
+
+func (l *Link) startCourier(c paho.Client, sock *socket) *courier {
+	q := &courier{c: c, sock: sock, signal: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer close(q.done)
+		q.run()
+	}()
+	return q
+}
+
+func (q *courier) run() {
+	var handed int64 // PUBLISH packets handed to paho
+	for {
+		f, ok := q.next()
+		if !ok {
+			return
+		}
+		if !q.ready(handed) {
+			continue // the socket is gone: nothing more goes out on it
+		}
+		if f(q.c) {
+			handed++
+		}
+	}
+}
+
+// next waits for the next call; false once stopped.
+func (q *courier) next() (func(paho.Client) bool, bool) {
+	for {
+		q.mu.Lock()
+		if q.stopped {
+			q.mu.Unlock()
+			return nil, false
+		}
+		if len(q.queue) > 0 {
+			f := q.queue[0]
+			q.queue[0] = nil
+			q.queue = q.queue[1:]
+			q.mu.Unlock()
+			return f, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.signal:
+		case <-q.quit:
+			return nil, false
+		}
+	}
+}
+
+// ready waits until the handed PUBLISH packets are all on the socket. It
+// reports false if the socket is gone (aborted, or a write failed) or the
+// courier stopped.
+func (q *courier) ready(handed int64) bool {
+	for {
+		written, ok := q.sock.published()
+		if !ok {
+			return false
+		}
+		if written >= handed {
+			return true
+		}
+		select {
+		case <-q.sock.progress:
+		case <-q.quit:
+			return false
+		}
+	}
+}
+
+// do queues f; it never blocks. After stop, f is dropped.
+func (q *courier) do(f func(paho.Client) bool) {
+	q.mu.Lock()
+	if !q.stopped {
+		q.queue = append(q.queue, f)
+	}
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+// last replaces the calls waiting with fs: the ones before are dropped.
+func (q *courier) last(fs ...func(paho.Client) bool) {
+	q.mu.Lock()
+	if !q.stopped {
+		q.queue = append([]func(paho.Client) bool(nil), fs...)
+	}
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+// pending is how many calls wait their turn.
+func (q *courier) pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.queue)
+}
+
+// stop drops the calls not yet made; the goroutine returns after the call
+// in progress, if any.
+func (q *courier) stop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.stopped {
+		q.stopped = true
+		q.queue = nil
+		close(q.quit)
+	}
+}
+
+// socket is the network connection of one paho client, as the link dials
+// it and hands it to paho:
+//   - abort closes it and refuses a dial still to return: that is how a
+//     connect attempt is cancelled, and how Close ends a session;
+//   - it counts the PUBLISH packets written, for the courier;
+//   - it bounds every write by writeTimeout itself.
+type socket struct {
+	mu       sync.Mutex
+	raw      net.Conn
+	aborted  bool
+	broken   bool          // a write failed
+	written  int64         // PUBLISH packets written
+	progress chan struct{} // cap 1: written, broken or aborted changed
+	writeMu  sync.Mutex    // one write, with its deadline, at a time
+}
+
+func newSocket() *socket { return &socket{progress: make(chan struct{}, 1)} }
+
+var errAborted = errors.New("connection attempt cancelled")
+
+func (s *socket) abort() {
+	s.mu.Lock()
+	s.aborted = true
+	raw := s.raw
+	s.mu.Unlock()
+	if raw != nil {
+		raw.Close()
+	}
+	s.wake()
+}
+
+func (s *socket) wake() {
+	select {
+	case s.progress <- struct{}{}:
+	default:
+	}
+}
+
+// published returns how many PUBLISH packets are on the socket, and false
+// once nothing more can go out on it.
+func (s *socket) published() (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.written, !s.aborted && !s.broken
+}
+
+// opener is paho's OpenConnectionFunc for this client: it dials as paho's
+// own opener does (eclipse/paho.mqtt.golang netconn.go: the same schemes,
+// the same proxy from the environment), but with ctx, so a cancel ends a
+// dial or TLS handshake in progress, and it keeps the connection for abort.
+func (s *socket) opener(ctx context.Context) paho.OpenConnectionFunc {
+	return func(u *url.URL, o paho.ClientOptions) (net.Conn, error) {
+		dctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+		defer cancel()
+		c, err := dial(dctx, u, o)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, errAborted
+			}
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.aborted {
+			c.Close()
+			return nil, errAborted
+		}
+		// paho dials again after a refused CONNACK (to try MQTT 3.1); it
+		// has closed the earlier connection itself.
+		s.raw = c
+		return &meteredConn{Conn: c, s: s}, nil
+	}
+}
+
+// meteredConn is the connection paho writes to (see socket).
+type meteredConn struct {
+	net.Conn
+	s *socket
+}
+
+// Write writes one MQTT packet: paho writes each packet with one call,
+// PINGREQ from its keepalive goroutine, the rest from its writer.
+func (c *meteredConn) Write(b []byte) (int, error) {
+	c.s.writeMu.Lock()
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	n, err := c.Conn.Write(b)
+	_ = c.Conn.SetWriteDeadline(time.Time{})
+	c.s.writeMu.Unlock()
+	c.s.mu.Lock()
+	if err != nil {
+		c.s.broken = true
+	} else if len(b) > 0 && b[0]>>4 == packets.Publish {
+		c.s.written++
+	}
+	c.s.mu.Unlock()
+	c.s.wake()
+	return n, err
+}
+
+// SetWriteDeadline ignores paho's deadline: paho derives it from
+// WriteTimeout, which the link keeps short for the hand-over; Write
+// applies writeTimeout instead.
+func (c *meteredConn) SetWriteDeadline(time.Time) error { return nil }
+
+func supportedScheme(scheme string) bool {
+	switch scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts", "mqtt+ssl", "tcps", "ws", "wss":
+		return true
+	}
+	return false
+}
+
+func dial(ctx context.Context, u *url.URL, o paho.ClientOptions) (net.Conn, error) {
+	d := o.Dialer
+	if d == nil {
+		d = &net.Dialer{Timeout: o.ConnectTimeout}
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt":
+		return dialTCP(ctx, d, u.Host)
+	case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
+		if os.Getenv("all_proxy") == "" {
+			return (&tls.Dialer{NetDialer: d, Config: o.TLSConfig}).DialContext(ctx, "tcp", u.Host)
+		}
+		c, err := dialTCP(ctx, d, u.Host)
+		if err != nil {
+			return nil, err
+		}
+		cfg := &tls.Config{}
+		if o.TLSConfig != nil {
+			cfg = o.TLSConfig.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		tc := tls.Client(c, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return tc, nil
+	case "ws", "wss":
+		// paho's websocket dial takes no context: it is bounded by
+		// ConnectTimeout, and the MQTT handshake after it is cancellable.
+		du := *u
+		du.User = nil // paho #623
+		var tc *tls.Config
+		if u.Scheme == "wss" {
+			tc = o.TLSConfig
+		}
+		return paho.NewWebsocket(du.String(), tc, o.ConnectTimeout, o.HTTPHeaders, o.WebsocketOptions)
+	}
+	return nil, fmt.Errorf("unsupported scheme %q", u.Scheme)
+}
+
+// dialTCP dials through the proxy the environment names (all_proxy,
+// no_proxy), as paho does, or directly.
+func dialTCP(ctx context.Context, d *net.Dialer, addr string) (net.Conn, error) {
+	if cd, ok := proxy.FromEnvironmentUsing(d).(proxy.ContextDialer); ok {
+		return cd.DialContext(ctx, "tcp", addr)
+	}
+	return d.DialContext(ctx, "tcp", addr)
+}
+
 // handle runs on paho's router: it must never block, so it only queues.
 // A message dropped here is harmless: an unanswered batch is resent after
 // AckTimeout and a missed change is re-sent after the next hello.
@@ -360,8 +853,9 @@ func (l *Link) handle(_ paho.Client, m paho.Message) {
 	}
 }
 
-// session runs one connected session: hello, then the drain loop.
-func (l *Link) session(ctx context.Context, c paho.Client) error {
+// session runs one connected session: hello, then the drain loop. It never
+// calls into paho itself (see courier).
+func (l *Link) session(ctx context.Context, cn *conn) error {
 	var (
 		reconciled bool
 		helloAt    time.Time
@@ -379,7 +873,8 @@ func (l *Link) session(ctx context.Context, c paho.Client) error {
 		if err != nil {
 			return err
 		}
-		c.Publish(l.topics.Hello(l.opts.Store, l.opts.Terminal), 1, false, b)
+		l.publish(cn, l.topics.Hello(l.opts.Store, l.opts.Terminal), false, b)
+		l.log.Debug("hello sent", "seq", h.LastAckedSeq, "last_seq", h.LastSeq)
 		helloAt = time.Now()
 		return nil
 	}
@@ -394,9 +889,10 @@ func (l *Link) session(ctx context.Context, c paho.Client) error {
 	marker := newAckMarker(l)
 	defer marker.stop()
 	for {
-		// Fill the window.
+		// Fill the window. After a resend the courier may still hold
+		// batches of the abandoned window: wait for it rather than pile up.
 		if reconciled {
-			for len(sent) < l.opts.Window {
+			for len(sent) < l.opts.Window && cn.courier.pending() < l.opts.Window {
 				evs, err := l.db.NextEvents(ctx, sentAfter, l.opts.BatchEvents, l.opts.BatchBytes)
 				if err != nil {
 					return err
@@ -404,20 +900,21 @@ func (l *Link) session(ctx context.Context, c paho.Client) error {
 				if len(evs) == 0 {
 					break
 				}
-				if err := l.publishBatch(c, evs); err != nil {
+				if err := l.publishBatch(cn, evs); err != nil {
 					return err
 				}
 				if len(sent) == 0 {
 					lastProg = time.Now()
 				}
 				sentAfter = evs[len(evs)-1].Seq
+				l.log.Debug("batch sent", "first", evs[0].Seq, "seq", sentAfter)
 				sent = append(sent, inflight{last: sentAfter, sentAt: time.Now()})
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-l.lost:
+		case err := <-cn.lost:
 			return fmt.Errorf("connection lost: %w", err)
 		case err := <-marker.failed:
 			return err
@@ -453,6 +950,7 @@ func (l *Link) session(ctx context.Context, c paho.Client) error {
 					continue // an answer meant for an earlier install of this terminal
 				}
 				through := a.Through
+				l.log.Debug("ack received", "seq", a.Through, "reconciled", reconciled, "acked", acked, "sent_after", sentAfter, "in_flight", len(sent))
 				if !reconciled {
 					// The hello's answer is applied before anything is
 					// sent: it may renumber the queue.
@@ -519,7 +1017,7 @@ func (l *Link) hello(ctx context.Context) (wire.Hello, error) {
 	}, nil
 }
 
-func (l *Link) publishBatch(c paho.Client, evs []localdb.Event) error {
+func (l *Link) publishBatch(cn *conn, evs []localdb.Event) error {
 	b := wire.Batch{V: wire.SchemaVersion, Store: l.opts.Store, Terminal: l.opts.Terminal, DBID: l.db.ID(), SentAt: time.Now().UTC()}
 	b.Events = make([]wire.Event, len(evs))
 	for i, e := range evs {
@@ -528,17 +1026,17 @@ func (l *Link) publishBatch(c paho.Client, evs []localdb.Event) error {
 	data, err := wire.EncodeBatch(&b)
 	if errors.Is(err, wire.ErrTooLarge) && len(evs) > 1 {
 		// Split rather than stall: halves always get smaller.
-		if err := l.publishBatch(c, evs[:len(evs)/2]); err != nil {
+		if err := l.publishBatch(cn, evs[:len(evs)/2]); err != nil {
 			return err
 		}
-		return l.publishBatch(c, evs[len(evs)/2:])
+		return l.publishBatch(cn, evs[len(evs)/2:])
 	}
 	if err != nil {
 		return fmt.Errorf("encode batch through seq %d: %w", evs[len(evs)-1].Seq, err)
 	}
-	// The token is not proof of delivery (paho #563); HQ's ack is. We do not
-	// wait for it, so the window of batches really is in flight.
-	c.Publish(l.topics.Events(l.opts.Store, l.opts.Terminal), 1, false, data)
+	// The token is not proof of delivery (paho #563); HQ's ack is. It is not
+	// waited for, so the window of batches really is in flight.
+	l.publish(cn, l.topics.Events(l.opts.Store, l.opts.Terminal), false, data)
 	l.setState(func(s *State) { s.BatchesSent++ })
 	return nil
 }

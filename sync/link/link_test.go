@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,13 +22,20 @@ import (
 )
 
 // peerHQ is a scripted HQ at the MQTT seam: it stores seqs, acks the highest
-// contiguous one, and can drop, reject or ask for a rebase. The real HQ is
-// exercised end to end in cmd/pos-demo and hq's tests; this peer lets the
-// link's own rules be tested one at a time.
+// contiguous one, and can drop or reject; a new database id is answered with
+// a rebase. The real HQ is exercised end to end in cmd/pos-demo and hq's
+// tests; this peer lets the link's own rules be tested one at a time.
+//
+// Like the real HQ it never publishes from paho's router (the handler only
+// records and queues the answer): a handler that publishes while the
+// connection drops deadlocks paho's shutdown of that connection until the
+// publish times out (30 s by default), and the peer then sits deaf on a dead
+// connection while the link reconnects and is not answered.
 type peerHQ struct {
 	t      testing.TB
 	c      paho.Client
 	topics wire.Topics
+	log    *slog.Logger
 
 	mu       sync.Mutex
 	got      map[int64]string // seq → event id
@@ -35,26 +44,83 @@ type peerHQ struct {
 	drop     bool
 	dropped  int
 	rejectID map[int64]string
-	rebaseTo int64
 	hellos   int
 	batches  int
+
+	outMu  sync.Mutex
+	out    []peerMsg     // answers waiting for the sender
+	signal chan struct{} // cap 1: out has something
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+type peerMsg struct {
+	topic   string
+	payload []byte
 }
 
 func newPeerHQ(tb testing.TB, brokerURL string) *peerHQ {
 	tb.Helper()
-	p := &peerHQ{t: tb, topics: wire.NewTopics(""), got: map[int64]string{}, rejectID: map[int64]string{}}
+	p := &peerHQ{t: tb, topics: wire.NewTopics(""), got: map[int64]string{}, rejectID: map[int64]string{},
+		log: testLogger(tb).With("who", "peer"), signal: make(chan struct{}, 1), stop: make(chan struct{})}
 	o := paho.NewClientOptions().AddBroker(brokerURL).SetClientID("hq-peer").SetUsername("hq").
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(50 * time.Millisecond).
 		SetMaxReconnectInterval(100 * time.Millisecond).
+		// Bounds how long the sender can sit in a publish to a dying
+		// connection (paho waits up to this for its writer; 30 s if unset).
+		SetWriteTimeout(time.Second).
+		SetConnectionLostHandler(func(_ paho.Client, err error) { p.log.Debug("peer connection lost", "err", err) }).
+		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) { p.log.Debug("peer reconnecting") }).
 		SetOnConnectHandler(func(c paho.Client) {
-			c.Subscribe(p.topics.UpFilter(), 1, p.onMessage)
+			// paho runs this on a goroutine of its own: waiting is fine.
+			st := c.Subscribe(p.topics.UpFilter(), 1, p.onMessage)
+			st.WaitTimeout(5 * time.Second)
+			p.log.Debug("peer connected and subscribed", "err", st.Error())
 		})
 	p.c = paho.NewClient(o)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.sender()
+	}()
+	tb.Cleanup(func() {
+		close(p.stop)
+		p.wg.Wait()
+		p.c.Disconnect(0)
+	})
 	tok := p.c.Connect()
 	require.True(tb, tok.WaitTimeout(5*time.Second))
 	require.NoError(tb, tok.Error())
-	tb.Cleanup(func() { p.c.Disconnect(0) })
 	return p
+}
+
+// sender publishes the peer's answers in order, off paho's router. The
+// tokens are not waited for: a lost ack costs the link a resend.
+func (p *peerHQ) sender() {
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.signal:
+		}
+		p.outMu.Lock()
+		out := p.out
+		p.out = nil
+		p.outMu.Unlock()
+		for _, m := range out {
+			p.c.Publish(m.topic, 1, false, m.payload)
+		}
+	}
+}
+
+func (p *peerHQ) send(topic string, payload []byte) {
+	p.outMu.Lock()
+	p.out = append(p.out, peerMsg{topic, payload})
+	p.outMu.Unlock()
+	select {
+	case p.signal <- struct{}{}:
+	default:
+	}
 }
 
 func (p *peerHQ) contiguous() int64 {
@@ -67,7 +133,7 @@ func (p *peerHQ) contiguous() int64 {
 	}
 }
 
-func (p *peerHQ) onMessage(c paho.Client, m paho.Message) {
+func (p *peerHQ) onMessage(_ paho.Client, m paho.Message) {
 	t, err := p.topics.Parse(m.Topic())
 	if err != nil {
 		return
@@ -86,6 +152,7 @@ func (p *peerHQ) onMessage(c paho.Client, m paho.Message) {
 			return
 		}
 		p.hellos++
+		p.log.Debug("peer hello", "acked", h.LastAckedSeq, "last", h.LastSeq, "contig", p.contiguous())
 		ack.DBID = h.DBID
 		if p.dbID != "" && h.DBID != p.dbID && len(p.got) > 0 {
 			ack.Rebase = p.contiguous()
@@ -97,6 +164,9 @@ func (p *peerHQ) onMessage(c paho.Client, m paho.Message) {
 			return
 		}
 		p.batches++
+		if len(b.Events) > 0 {
+			p.log.Debug("peer batch", "first", b.Events[0].Seq, "last", b.Events[len(b.Events)-1].Seq, "contig_before", p.contiguous())
+		}
 		ack.DBID = b.DBID
 		for _, e := range b.Events {
 			if id, ok := p.got[e.Seq]; ok {
@@ -116,13 +186,23 @@ func (p *peerHQ) onMessage(c paho.Client, m paho.Message) {
 	}
 	ack.Through = p.contiguous()
 	b, _ := wire.Encode(ack)
-	c.Publish(p.topics.Ack(t.Store, t.Terminal), 1, false, b)
+	p.log.Debug("peer ack", "through", ack.Through)
+	p.send(p.topics.Ack(t.Store, t.Terminal), b)
 }
 
 func (p *peerHQ) count() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.got)
+}
+
+// locked runs f under the peer's lock. Tests read and set the peer's
+// fields through it, so a failing assertion never leaves the lock held
+// (paho's router would block on it for good).
+func (p *peerHQ) locked(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f()
 }
 
 func startBroker(tb testing.TB) *embedbroker.Broker {
@@ -160,7 +240,7 @@ func startLink(tb testing.TB, db *localdb.DB, broker string, mod func(*Options))
 	tb.Helper()
 	o := Options{Store: "S1", Terminal: "T1", Broker: broker, AgentVersion: "test",
 		BatchEvents: 100, AckTimeout: 500 * time.Millisecond, BackoffMin: 20 * time.Millisecond,
-		BackoffMax: 200 * time.Millisecond, Poll: 20 * time.Millisecond}
+		BackoffMax: 200 * time.Millisecond, Poll: 20 * time.Millisecond, Logger: testLogger(tb).With("who", "link")}
 	if mod != nil {
 		mod(&o)
 	}
@@ -169,7 +249,9 @@ func startLink(tb testing.TB, db *localdb.DB, broker string, mod func(*Options))
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		require.NoError(tb, l.Close(ctx))
+		if err := l.Close(ctx); err != nil {
+			tb.Errorf("%v; goroutines of the link and paho:\n\n%s", err, strings.Join(linkGoroutines(), "\n\n"))
+		}
 	})
 	return l
 }
@@ -240,15 +322,15 @@ func TestLinkResendsWhenHQLosesABatch(t *testing.T) {
 	db := openDB(t, "")
 	l := startLink(t, db, b.URL(), nil)
 	require.Eventually(t, func() bool { s, _ := l.State(context.Background()); return s.Reconciled }, 5*time.Second, 10*time.Millisecond)
-	hq.mu.Lock()
-	hq.drop = true
-	hq.mu.Unlock()
+	hq.locked(func() { hq.drop = true })
 	addEvents(t, db, 20)
 	l.Notify()
-	require.Eventually(t, func() bool { hq.mu.Lock(); defer hq.mu.Unlock(); return hq.dropped > 0 }, 5*time.Second, 10*time.Millisecond)
-	hq.mu.Lock()
-	hq.drop = false
-	hq.mu.Unlock()
+	require.Eventually(t, func() bool {
+		var n int
+		hq.locked(func() { n = hq.dropped })
+		return n > 0
+	}, 5*time.Second, 10*time.Millisecond)
+	hq.locked(func() { hq.drop = false })
 	require.Eventually(t, func() bool { return backlog(t, l) == 0 }, 10*time.Second, 20*time.Millisecond)
 	s, _ := l.State(context.Background())
 	require.Positive(t, s.Resends)
@@ -258,7 +340,7 @@ func TestLinkResendsWhenHQLosesABatch(t *testing.T) {
 func TestLinkDeadLettersRejectedEventsAndGoesOn(t *testing.T) {
 	b := startBroker(t)
 	hq := newPeerHQ(t, b.URL())
-	hq.rejectID[3] = "payload: bad schema"
+	hq.locked(func() { hq.rejectID[3] = "payload: bad schema" })
 	db := openDB(t, "")
 	addEvents(t, db, 5)
 	l := startLink(t, db, b.URL(), nil)
@@ -334,13 +416,21 @@ func TestLinkAppliesChangeFeedInOrderOnce(t *testing.T) {
 	mu.Unlock()
 	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
 	require.Equal(t, []int64{1, 2, 4, 7}, got)
-	hq.mu.Lock()
-	require.GreaterOrEqual(t, hq.hellos, 2, "the gap triggered another hello")
-	hq.mu.Unlock()
+	// The hello the gap asks for reaches HQ on its own time: wait for it.
+	require.Eventually(t, func() bool {
+		var n int
+		hq.locked(func() { n = hq.hellos })
+		return n >= 2
+	}, 10*time.Second, 10*time.Millisecond, "the gap triggered another hello")
 }
 
 func TestLinkRefusesBadOptions(t *testing.T) {
 	db := openDB(t, "")
 	require.Error(t, New(db, Options{Store: "S/1", Terminal: "T1", Broker: "tcp://x"}).Open(context.Background()))
 	require.Error(t, New(db, Options{Store: "S1", Terminal: "T1"}).Open(context.Background()))
+	for _, broker := range []string{"http://h:1883", "tcp://", "h:1883", "tcp://%zz"} {
+		err := New(db, Options{Store: "S1", Terminal: "T1", Broker: broker}).Open(context.Background())
+		require.Error(t, err, broker)
+		require.Contains(t, err.Error(), "broker", broker)
+	}
 }
