@@ -98,6 +98,7 @@ type State struct {
 	LastError     string    `json:"last_error,omitempty"`
 	BatchesSent   int64     `json:"batches_sent"`
 	Resends       int64     `json:"resends"`
+	Sessions      int64     `json:"sessions"` // connections made since Open
 }
 
 // feedCursorKey is the meta key of the applied change-feed version.
@@ -293,7 +294,8 @@ func (l *Link) run(ctx context.Context) {
 			l.log.Info("broker reachable again", "broker", l.opts.Broker)
 			failing = false
 		}
-		backoff = l.opts.BackoffMin
+		started := time.Now()
+		l.setState(func(s *State) { s.Sessions++ })
 		err = l.session(ctx, cn)
 		l.setState(func(s *State) { s.Connected, s.Reconciled = false, false })
 		if ctx.Err() != nil {
@@ -303,8 +305,25 @@ func (l *Link) run(ctx context.Context) {
 		cn.disconnect()
 		l.log.Warn("sync session ended", "err", err)
 		l.setState(func(s *State) { s.LastError = err.Error() })
+		if time.Since(started) >= shortSession {
+			backoff = l.opts.BackoffMin
+			continue
+		}
+		// A session that ends as soon as it began (another terminal
+		// configured with this one's ids taking the session over, a broker
+		// dropping us after CONNACK) must not turn into a tight reconnect
+		// loop: back off as after a failed connect.
+		d := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(backoff*2, l.opts.BackoffMax)
+		if !sleep(ctx, d) {
+			return
+		}
 	}
 }
+
+// shortSession is how long a session must have lasted for the next
+// connect to start from the shortest backoff again.
+const shortSession = 5 * time.Second
 
 // sleep waits d or until ctx ends; it reports whether d passed.
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -5,11 +5,14 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -432,5 +435,89 @@ func TestLinkRefusesBadOptions(t *testing.T) {
 		err := New(db, Options{Store: "S1", Terminal: "T1", Broker: broker}).Open(context.Background())
 		require.Error(t, err, broker)
 		require.Contains(t, err.Error(), "broker", broker)
+	}
+}
+
+// TestLinkBacksOffAfterSessionsThatEndAtOnce: a broker that lets the link
+// connect and subscribe, then drops the connection as soon as the link
+// publishes its hello (as when a second terminal configured with this
+// one's ids takes the session over, again and again). The link backs off
+// as after a failed connect instead of reconnecting in a tight loop.
+func TestLinkBacksOffAfterSessionsThatEndAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var sessions atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if dropAfterHello(c) {
+				sessions.Add(1)
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	startLink(t, openDB(t, ""), "tcp://"+ln.Addr().String(), func(o *Options) {
+		o.BackoffMin, o.BackoffMax = 200*time.Millisecond, 400*time.Millisecond
+	})
+	require.Eventually(t, func() bool { return sessions.Load() >= 2 }, 30*time.Second, 10*time.Millisecond)
+	from, start := sessions.Load(), time.Now()
+	require.Eventually(t, func() bool { return time.Since(start) >= 2*time.Second }, 10*time.Second, 50*time.Millisecond)
+	// Each wait is at least BackoffMin/2 = 100 ms: at most 2 s / 100 ms + 1
+	// = 21 sessions in the window. Without the backoff the link reconnects
+	// at once, hundreds of times.
+	n := sessions.Load() - from
+	t.Logf("%d sessions in 2 s", n)
+	require.LessOrEqual(t, n, int64(21))
+}
+
+// dropAfterHello plays an MQTT 3.1.1 broker on c up to the client's first
+// PUBLISH: CONNACK for the CONNECT, SUBACK for each SUBSCRIBE. It reports
+// whether the client got that far.
+func dropAfterHello(c net.Conn) bool {
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var hdr [1]byte
+		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+			return false
+		}
+		n, mul := 0, 1 // remaining length, MQTT variable byte integer
+		for {
+			var b [1]byte
+			if _, err := io.ReadFull(c, b[:]); err != nil {
+				return false
+			}
+			n += int(b[0]&0x7f) * mul
+			mul *= 128
+			if b[0]&0x80 == 0 {
+				break
+			}
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c, body); err != nil {
+			return false
+		}
+		switch hdr[0] >> 4 {
+		case 1: // CONNECT
+			c.Write([]byte{0x20, 0x02, 0x00, 0x00})
+		case 8: // SUBSCRIBE: packet id, then (topic, qos) pairs
+			var qos []byte
+			for i := 2; i+2 <= len(body); {
+				l := int(body[i])<<8 | int(body[i+1])
+				i += 2 + l
+				if i < len(body) {
+					qos = append(qos, body[i])
+				}
+				i++
+			}
+			c.Write(append([]byte{0x90, byte(2 + len(qos)), body[0], body[1]}, qos...))
+		case 3: // PUBLISH: the hello
+			return true
+		}
 	}
 }
