@@ -95,8 +95,10 @@ func (s *Shelves) Start(ctx context.Context, a *agent.Agent, hub *devices.Hub) e
 	for _, o := range s.opts {
 		sh := shelf.New(o.Config, shelf.Options{Logger: log, Open: o.Open, Out: events, Hub: hub, Sales: ledgerSales{a.Ledger()}})
 		if err := sh.Open(ctx); err != nil {
+			// Undo the shelves opened so far; their close errors go with
+			// the open error rather than being dropped.
 			for _, p := range opened {
-				_ = p.Close(context.WithoutCancel(ctx))
+				err = errors.Join(err, p.Close(context.WithoutCancel(ctx)))
 			}
 			return err
 		}
