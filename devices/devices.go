@@ -297,3 +297,17 @@ func (t *Throttle) Reset() {
 	defer t.mu.Unlock()
 	t.last, t.suppressed = time.Time{}, 0
 }
+
+// Wait waits for wg's goroutines, or until ctx ends, then returning ctx's
+// error. A driver's Close cancels its goroutines first, so a timeout means
+// one of them is stuck in I/O; it is left to end on its own.
+func Wait(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

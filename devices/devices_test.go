@@ -1,6 +1,8 @@
 package devices
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,4 +77,16 @@ func TestThrottle(t *testing.T) {
 	ok, n := th.Allow(t0.Add(time.Minute))
 	assert.True(t, ok)
 	assert.Equal(t, 2, n)
+}
+
+func TestWait(t *testing.T) {
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	wg.Add(1)
+	go func() { defer wg.Done(); <-release }()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, Wait(ctx, &wg), context.Canceled, "a goroutine still running: ctx's error")
+	close(release)
+	require.NoError(t, Wait(context.Background(), &wg))
 }

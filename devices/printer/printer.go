@@ -286,12 +286,8 @@ func (p *Printer) Close(ctx context.Context) error {
 	p.open = false
 	p.cancel()
 	p.mu.Unlock()
-	done := make(chan struct{})
-	go func() { p.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("close printer %s: %w", p.cfg.Name, ctx.Err())
+	if err := devices.Wait(ctx, &p.wg); err != nil {
+		return fmt.Errorf("close printer %s: %w", p.cfg.Name, err)
 	}
 	select { // a job in progress holds the connection
 	case p.sem <- struct{}{}:

@@ -506,12 +506,8 @@ func (s *Shelf) Close(ctx context.Context) error {
 		return ErrNotOpen
 	}
 	cancel()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("close shelf %s: %w", s.cfg.Name, ctx.Err())
+	if err := devices.Wait(ctx, &s.wg); err != nil {
+		return fmt.Errorf("close shelf %s: %w", s.cfg.Name, err)
 	}
 	for {
 		e, ok := s.pop()

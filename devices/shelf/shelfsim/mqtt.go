@@ -12,6 +12,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edgepos/edgepos/devices"
 )
 
 // SensorOptions configure a simulated MQTT shelf sensor.
@@ -195,12 +197,8 @@ func (s *Sensor) Close(ctx context.Context) error {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := devices.Wait(ctx, &s.wg); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	c := s.client
