@@ -105,9 +105,11 @@ func (f *fixture) open(opts Options, withAPI bool) *terminal {
 		}
 	}
 	a := agent.New(ao)
+	// Subscribed before Open: the devices report their first states while
+	// the agent opens, and a test may wait for them.
+	events, cancel := a.Hub().Subscribe()
 	require.NoError(f.t, a.Open(context.Background()))
 	term := &terminal{a: a, ds: ds}
-	events, cancel := a.Hub().Subscribe()
 	term.events = events
 	f.t.Cleanup(func() { cancel(); term.close(f.t) })
 	if !f.seeded {
