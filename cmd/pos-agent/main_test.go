@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -168,37 +170,62 @@ func TestBackupWithoutDatabase(t *testing.T) {
 
 func TestRunStopsOnSignal(t *testing.T) {
 	args, dbPath := dataArgs(t)
+	var out syncBuffer
+	r := startRun(t, append(args, "--set", "log.format=text", "--set", "http.listen=127.0.0.1:0", "--set", "sync.broker=tcp://127.0.0.1:1", "run"), &out)
+	require.FileExists(t, dbPath)
+	r.stop(t, 10*time.Second, "run did not stop on SIGINT")
+	errb := r.logs
+	require.Contains(t, errb.String(), "msg=stopping")
+	require.Contains(t, errb.String(), "msg=stopped")
+	require.Contains(t, errb.String(), "store=S001")
+}
+
+// runningAgent is `pos-agent run` started in the background by startRun.
+type runningAgent struct {
+	logs *syncBuffer      // stderr: the text log
+	addr string           // the HTTP address of the ready line
+	sig  chan<- os.Signal // where run waits for SIGINT/SIGTERM
+	done chan int         // run's exit status
+}
+
+// startRun runs the command args (ending in "run", text logs) in the
+// background, and returns once it waits for signals and logged ready.
+func startRun(t *testing.T, args []string, stdout io.Writer) *runningAgent {
+	t.Helper()
 	sigs := make(chan chan<- os.Signal, 1)
 	orig := notifySignals
 	notifySignals = func(c chan<- os.Signal) func() { sigs <- c; return func() {} }
 	t.Cleanup(func() { notifySignals = orig })
-
-	var out, errb syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(append(args, "--set", "log.format=text", "--set", "http.listen=127.0.0.1:0", "--set", "sync.broker=tcp://127.0.0.1:1", "run"), &out, &errb)
-	}()
-
-	var c chan<- os.Signal
+	r := &runningAgent{logs: &syncBuffer{}, done: make(chan int, 1)}
+	go func() { r.done <- run(args, stdout, r.logs) }()
 	select {
-	case c = <-sigs:
-	case code := <-done:
-		t.Fatalf("run exited %d before waiting for signals: %s", code, errb.String())
+	case r.sig = <-sigs:
+	case code := <-r.done:
+		t.Fatalf("run exited %d before waiting for signals: %s", code, r.logs.String())
 	case <-time.After(10 * time.Second):
 		t.Fatal("run never asked for signals")
 	}
-	require.Eventually(t, func() bool { return strings.Contains(errb.String(), "msg=ready") }, 10*time.Second, 10*time.Millisecond, "log: %s", errb.String())
-	require.FileExists(t, dbPath)
-	c <- os.Interrupt
+	re := regexp.MustCompile(`msg=ready .*http=(\S+)`)
+	require.Eventually(t, func() bool {
+		m := re.FindStringSubmatch(r.logs.String())
+		if m != nil {
+			r.addr = m[1]
+		}
+		return m != nil
+	}, 10*time.Second, 10*time.Millisecond, "log: %s", r.logs.String())
+	return r
+}
+
+// stop sends SIGINT and requires run to exit 0 within d.
+func (r *runningAgent) stop(t *testing.T, d time.Duration, what string) {
+	t.Helper()
+	r.sig <- os.Interrupt
 	select {
-	case code := <-done:
-		require.Equal(t, 0, code, errb.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not stop on SIGINT")
+	case code := <-r.done:
+		require.Equal(t, 0, code, r.logs.String())
+	case <-time.After(d):
+		t.Fatal(what)
 	}
-	require.Contains(t, errb.String(), "msg=stopping")
-	require.Contains(t, errb.String(), "msg=stopped")
-	require.Contains(t, errb.String(), "store=S001")
 }
 
 func TestRunBadConfig(t *testing.T) {

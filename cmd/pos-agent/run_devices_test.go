@@ -10,7 +10,6 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -70,30 +69,8 @@ log:
 	code, _, errOut = runCmd(t, append(args, "catalog", "import", csvPath)...)
 	require.Equal(t, 0, code, errOut)
 
-	sigs := make(chan chan<- os.Signal, 1)
-	orig := notifySignals
-	notifySignals = func(c chan<- os.Signal) func() { sigs <- c; return func() {} }
-	t.Cleanup(func() { notifySignals = orig })
-	var logs syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(append(args, "run"), io.Discard, &logs) }()
-	var sig chan<- os.Signal
-	select {
-	case sig = <-sigs:
-	case code := <-done:
-		t.Fatalf("run exited %d: %s", code, logs.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("run never asked for signals")
-	}
-	var addr string
-	re := regexp.MustCompile(`msg=ready .*http=(\S+)`)
-	require.Eventually(t, func() bool {
-		m := re.FindStringSubmatch(logs.String())
-		if m != nil {
-			addr = m[1]
-		}
-		return m != nil
-	}, 10*time.Second, 10*time.Millisecond, "log: %s", logs.String())
+	r := startRun(t, append(args, "run"), io.Discard)
+	addr := r.addr
 
 	c := newAPIClient(t, "http://"+addr)
 	page := c.raw("GET", "/", nil)
@@ -176,13 +153,7 @@ log:
 		}
 	}
 
-	sig <- os.Interrupt
-	select {
-	case code := <-done:
-		require.Equal(t, 0, code, logs.String())
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop: an event stream held the shutdown?")
-	}
+	r.stop(t, 15*time.Second, "run did not stop: an event stream held the shutdown?")
 }
 
 func TestDeviceOptionsTranslation(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -63,30 +62,8 @@ log:
 	code, _, errOut = runCmd(t, append(args, "users", "add", "--id", "1001", "--name", "Li", "--pin", "1234")...)
 	require.Equal(t, 0, code, errOut)
 
-	sigs := make(chan chan<- os.Signal, 1)
-	orig := notifySignals
-	notifySignals = func(c chan<- os.Signal) func() { sigs <- c; return func() {} }
-	t.Cleanup(func() { notifySignals = orig })
-	var logs syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(append(args, "run"), io.Discard, &logs) }()
-	var sig chan<- os.Signal
-	select {
-	case sig = <-sigs:
-	case code := <-done:
-		t.Fatalf("run exited %d: %s", code, logs.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("run never asked for signals")
-	}
-	var addr string
-	re := regexp.MustCompile(`msg=ready .*http=(\S+)`)
-	require.Eventually(t, func() bool {
-		m := re.FindStringSubmatch(logs.String())
-		if m != nil {
-			addr = m[1]
-		}
-		return m != nil
-	}, 10*time.Second, 10*time.Millisecond, "log: %s", logs.String())
+	r := startRun(t, append(args, "run"), io.Discard)
+	addr, logs := r.addr, r.logs
 	assert.NotContains(t, logs.String(), "not attached", "no more warning that shelves are left out")
 
 	c := newAPIClient(t, "http://"+addr)
@@ -126,13 +103,7 @@ log:
 	assert.Equal(t, "TEA500", st.Alerts[0].SKU)
 	assert.EqualValues(t, 2, st.Alerts[0].Count)
 
-	sig <- os.Interrupt
-	select {
-	case code := <-done:
-		require.Equal(t, 0, code, logs.String())
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	r.stop(t, 15*time.Second, "run did not stop")
 }
 
 // TestShelfOptionsTranslation: the example config's two shelves become
