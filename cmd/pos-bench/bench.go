@@ -202,7 +202,7 @@ func missedGoals(figs []bench.Figure) []string {
 	var out []string
 	for _, f := range figs {
 		switch {
-		case f.Scenario == "sale" && f.Raw != nil && *f.Ratio < 0.7:
+		case f.Scenario == "sale" && f.Goal != "" && f.Raw != nil && *f.Ratio < 0.7:
 			out = append(out, fmt.Sprintf("sale: %.2f of bare-row commits (goal ≥ 0.7)", *f.Ratio))
 		case f.Scenario == "sale" && f.Metric == "commit latency p99" && f.Ours > 10:
 			out = append(out, fmt.Sprintf("sale: p99 %.2f ms (goal ≤ 10 ms)", f.Ours))

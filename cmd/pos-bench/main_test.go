@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/edgepos/edgepos/internal/bench"
 	"github.com/edgepos/edgepos/internal/testenv"
 )
 
@@ -101,7 +102,7 @@ func TestBenchMarkdownTable(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Equal(t, "| scenario | metric | ours | raw limit (same run) | ratio | goal |", lines[0])
 	require.Equal(t, "| --- | --- | ---: | --- | ---: | --- |", lines[1])
-	require.Len(t, lines, 2+5+2, "five sale figures, two scan figures")
+	require.Len(t, lines, 2+6+2, "six sale figures, two scan figures")
 	require.Regexp(t, `^\| sale \| 5-line sale commits \| [0-9.]+ sales/s \| [0-9.]+ sales/s \(bare-row commit, same pragmas\) \| [0-9.]+ \| `, lines[2])
 	for _, l := range lines[2:] {
 		require.Equal(t, 7, strings.Count(l, "|"), "six columns: %q", l)
@@ -201,4 +202,12 @@ func TestProxyCutDropsAndRefusesThenRecovers(t *testing.T) {
 		defer c3.Close()
 		return echo(c3) == nil
 	}, 5*time.Second, 50*time.Millisecond, "connections work again after the cut")
+}
+
+func TestMissedGoalsJudgesOnlyFiguresWithAGoal(t *testing.T) {
+	sale := bench.Figure{Scenario: "sale", Metric: "5-line sale commits", Ours: 2000, Goal: "≥ 0.7 × bare row"}.WithRaw("bare", 5000)
+	floor := bench.Figure{Scenario: "sale", Metric: "floor: the ledger's writes, no code (ceiling)", Ours: 2500}.WithRaw("bare", 5000)
+	require.Equal(t, []string{"sale: 0.40 of bare-row commits (goal ≥ 0.7)"}, missedGoals([]bench.Figure{sale, floor}))
+	fast := bench.Figure{Scenario: "sale", Metric: "5-line sale commits", Ours: 4000, Goal: "≥ 0.7 × bare row"}.WithRaw("bare", 5000)
+	require.Empty(t, missedGoals([]bench.Figure{fast, floor}))
 }

@@ -16,7 +16,10 @@ func TestSaleSmall(t *testing.T) {
 	require.Equal(t, "sale", f[0].Scenario)
 	require.NotNil(t, f[0].Raw, "the sale rate has the bare-row commit beside it")
 	require.Positive(t, *f[0].Raw)
-	for _, x := range f[1:] {
+	require.Contains(t, f[1].Metric, "floor")
+	require.NotNil(t, f[1].Raw, "the floor has the bare-row commit beside it")
+	require.Equal(t, *f[0].Raw, *f[1].Raw, "sale and floor against the same bare-row run")
+	for _, x := range f[2:] {
 		require.Nil(t, x.Raw, "%s has no raw limit", x.Metric)
 	}
 }
