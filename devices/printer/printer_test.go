@@ -457,3 +457,79 @@ func TestStatusParsingOfNoPaperAnswer(t *testing.T) {
 	require.NoError(t, err)
 	assert.ErrorIs(t, healthErr(st), ErrPaperOut)
 }
+
+// stallSerial opens a serial transport on a pty nobody reads and makes a
+// 1 MiB write that cannot go out: it must fail at its deadline, not block.
+func stallSerial(t *testing.T) (*ptysim.Device, *Serial, int) {
+	t.Helper()
+	dev, err := ptysim.New(filepath.Join(t.TempDir(), "printer0"))
+	require.NoError(t, err)
+	t.Cleanup(func() { dev.Close() })
+	s := NewSerial(serialport.Config{Path: dev.Path()})
+	big := bytes.Repeat([]byte{'x'}, 1<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = s.Write(ctx, big)
+	require.ErrorIs(t, err, ErrConnLost)
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	require.NotNil(t, s.stuck, "the write is still in the kernel")
+	return dev, s, len(big)
+}
+
+// TestSerialWriteToAPrinterNotTakingData: a port that takes no bytes fails
+// the job at the deadline, the printer reads as unreachable while the
+// bytes are stuck (no second writer), and it prints again once the device
+// takes data.
+func TestSerialWriteToAPrinterNotTakingData(t *testing.T) {
+	dev, s, n := stallSerial(t)
+	err := s.Write(context.Background(), []byte("next"))
+	require.ErrorIs(t, err, ErrConnect, "no second handle while the first write is stuck")
+	require.Contains(t, err.Error(), "not taking data")
+	_, err = s.Read(context.Background(), make([]byte, 1))
+	require.ErrorIs(t, err, ErrConnect)
+
+	var mu sync.Mutex
+	var got []byte
+	drained := make(chan struct{})
+	go func() { // the printer takes data again
+		defer close(drained)
+		b := make([]byte, 64<<10)
+		for {
+			k, err := dev.Read(b)
+			mu.Lock()
+			got = append(got, b[:k]...)
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-s.stuck.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stuck write did not end once the device read")
+	}
+	require.NoError(t, s.Write(context.Background(), []byte("AFTER")))
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == n+5 && bytes.HasSuffix(got, []byte("AFTER"))
+	}, 10*time.Second, 5*time.Millisecond, "the stuck job went out, then the next one on a fresh port")
+	require.NoError(t, s.Close())
+	require.NoError(t, dev.Unplug())
+	<-drained
+}
+
+// TestSerialCloseEndsAStuckWrite: Close flushes the tty's output queue so
+// the writing goroutine returns, even though nobody ever reads the device.
+func TestSerialCloseEndsAStuckWrite(t *testing.T) {
+	_, s, _ := stallSerial(t)
+	st := s.stuck
+	require.NoError(t, s.Close())
+	select {
+	case <-st.done:
+	default:
+		t.Fatal("Close returned with the write still stuck")
+	}
+	require.Nil(t, s.stuck)
+}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/edgepos/edgepos/devices/serialport"
 )
 
@@ -192,20 +194,47 @@ func (t *TCP) String() string { return "tcp://" + t.Address }
 // printers; 9600 8N1 is common). The port is opened on first use and
 // reopened after a failure, so a printer plugged in late is picked up.
 //
-// tarm/serial has no write deadline: a write blocks until the bytes are
-// in the kernel's buffer, so WriteTimeout does not bound a serial write.
+// tarm/serial has no write deadline: its port is in blocking mode, so a
+// write blocks in the kernel until the tty's output queue has room. A
+// printer that stops taking data (a USB-serial printer out of paper, a
+// paused device, a pseudo-terminal nobody reads) would hold the print
+// worker there for good. So Write runs the write on a goroutine of its own
+// and gives up at ctx's deadline: the job fails as a lost connection, and
+// the port is closed once the stuck write returns. Until then the transport
+// refuses to reopen the port (a second handle's bytes would queue behind
+// the stuck ones), so the printer reads as offline and no second writer
+// piles up. Close flushes the tty's output queue to end a stuck write.
 type Serial struct {
 	Config serialport.Config
 	// Open opens the port; default serialport.Open.
 	Open serialport.Opener
 
 	port serialport.Port
+	// stuck is set while a write that outlived its deadline is still in
+	// the kernel; it is closed when that write has returned and its port
+	// is closed.
+	stuck *stuckWrite
+}
+
+// stuckWrite is a write that outlived its deadline.
+type stuckWrite struct {
+	since time.Time
+	done  chan struct{} // closed once the write returned and the port closed
 }
 
 // NewSerial returns a serial transport.
 func NewSerial(cfg serialport.Config) *Serial { return &Serial{Config: cfg.WithDefaults()} }
 
 func (s *Serial) connect() (serialport.Port, error) {
+	if s.stuck != nil {
+		select {
+		case <-s.stuck.done:
+			s.stuck = nil
+		default:
+			return nil, fmt.Errorf("open printer %s: %w: a write from %s ago has not gone out yet (the printer is not taking data)",
+				s.Config.Path, ErrConnect, time.Since(s.stuck.since).Round(time.Millisecond))
+		}
+	}
 	if s.port != nil {
 		return s.port, nil
 	}
@@ -228,17 +257,75 @@ func (s *Serial) drop() {
 	}
 }
 
-// Write implements Transport.
+// Write implements Transport. It returns at ctx's deadline or cancellation
+// even when the port does not take the bytes (see Serial).
 func (s *Serial) Write(ctx context.Context, p []byte) error {
 	port, err := s.connect()
 	if err != nil {
 		return err
 	}
-	if _, err := port.Write(p); err != nil {
-		s.drop()
-		return fmt.Errorf("write printer %s: %w: %w", s.Config.Path, ErrConnLost, err)
+	res := make(chan error, 1)
+	go func() { // owned by s: it ends when the kernel returns the write
+		_, err := port.Write(p)
+		res <- err
+	}()
+	select {
+	case err := <-res:
+		if err != nil {
+			s.drop()
+			return fmt.Errorf("write printer %s: %w: %w", s.Config.Path, ErrConnLost, err)
+		}
+		return nil
+	case <-ctx.Done():
 	}
-	return nil
+	// The bytes are stuck in the tty's output queue. Hand the port to a
+	// goroutine that closes it once the write returns (serialport's rule:
+	// close only after the call using the port has returned).
+	st := &stuckWrite{since: time.Now(), done: make(chan struct{})}
+	s.port, s.stuck = nil, st
+	go func() {
+		defer close(st.done)
+		<-res
+		_ = port.Close()
+	}()
+	err = ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = os.ErrDeadlineExceeded
+	}
+	return fmt.Errorf("write printer %s: %w: %d bytes not taken in time: %w", s.Config.Path, ErrConnLost, len(p), err)
+}
+
+// endStuck ends a stuck write by flushing the tty's output queue through
+// a second handle (TCFLSH acts on the tty, not on one descriptor), until
+// the write returns or wait runs out. The bytes flushed belong to a job
+// that already failed.
+func (s *Serial) endStuck(wait time.Duration) error {
+	st := s.stuck
+	if st == nil {
+		return nil
+	}
+	end := time.Now().Add(wait)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if fd, err := unix.Open(s.Config.Path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+			_ = unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCOFLUSH)
+			// Suspend and resume output: resuming wakes a writer asleep
+			// on the queue (a pty's flush alone does not).
+			_ = unix.IoctlSetInt(fd, unix.TCXONC, unix.TCOOFF)
+			_ = unix.IoctlSetInt(fd, unix.TCXONC, unix.TCOON)
+			_ = unix.Close(fd)
+		}
+		select {
+		case <-st.done:
+			s.stuck = nil
+			return nil
+		case <-t.C:
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("close printer %s: a write from %s ago is still in the kernel", s.Config.Path, time.Since(st.since).Round(time.Millisecond))
+		}
+	}
 }
 
 // Read implements Transport: it polls the port (each Read waits at most
@@ -288,8 +375,12 @@ func (s *Serial) Reset() error {
 	return nil
 }
 
-// Close implements Transport.
-func (s *Serial) Close() error { return s.Reset() }
+// Close implements Transport. It also ends a stuck write (see Serial),
+// waiting at most 2 s for it.
+func (s *Serial) Close() error {
+	s.drop()
+	return s.endStuck(2 * time.Second)
+}
 
 // String implements Transport.
 func (s *Serial) String() string { return "serial://" + s.Config.Path }
