@@ -46,6 +46,7 @@ var errorCodes = []struct {
 	{ErrPointsCap, http.StatusUnprocessableEntity, "points_cap"},
 	{ErrMemberCode, http.StatusUnprocessableEntity, "member_code"},
 	{ErrBadQuantity, http.StatusUnprocessableEntity, "bad_quantity"},
+	{ErrStockReason, http.StatusUnprocessableEntity, "stock_reason"},
 	{ErrBadPrice, http.StatusUnprocessableEntity, "bad_price"},
 	{ErrBadAmount, http.StatusUnprocessableEntity, "bad_amount"},
 	{ErrInactive, http.StatusUnprocessableEntity, "inactive"},

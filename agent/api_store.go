@@ -20,6 +20,7 @@ func (a *API) storeRoutes(h func(string, handlerFunc)) {
 	h("GET /api/reports/z", a.zReport)
 	h("GET /api/print-jobs", a.printJobs)
 	h("GET /api/products", a.products)
+	h("POST /api/inventory/adjust", a.adjustStock)
 	h("GET /api/members/{q}", a.member)
 	h("GET /api/status", a.status)
 	h("GET /api/alerts", a.alerts)
@@ -349,4 +350,38 @@ func sseName(t string) string {
 		return "message"
 	}
 	return t
+}
+
+type stockReq struct {
+	Code       string `json:"code"` // SKU or barcode
+	Delta      *int64 `json:"delta"`
+	Count      *int64 `json:"count"`
+	Reason     string `json:"reason"`
+	Note       string `json:"note"`
+	ManagerPIN string `json:"manager_pin"`
+}
+
+// adjustStock records a delivery, count, write-off or transfer. Goods
+// coming in need a cashier; the rest a manager (StockNeedsManager).
+func (a *API) adjustStock(c *call) (any, error) {
+	var req stockReq
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	var mgr string
+	if StockNeedsManager(req.Reason) {
+		if _, known := stockReasons[req.Reason]; known {
+			var err error
+			if mgr, err = c.manager(req.ManagerPIN); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res, err := a.l.ChangeStock(c.ctx(), StockChange{Code: req.Code, Delta: req.Delta, Count: req.Count, Reason: req.Reason,
+		Note: req.Note, User: c.s.user.ID, Manager: mgr})
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info("stock changed", "sku", res.SKU, "reason", res.Reason, "delta", res.Delta, "on_hand", res.OnHand, "user", c.s.user.ID, "manager", mgr)
+	return map[string]any{"stock": res}, nil
 }

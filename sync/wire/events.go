@@ -158,7 +158,7 @@ type StockLevel struct {
 	SKU    string    `json:"sku"`
 	OnHand int64     `json:"on_hand"` // thousandths
 	Delta  int64     `json:"delta"`
-	Reason string    `json:"reason"` // sale, return, void, pickup, shelf, adjust
+	Reason string    `json:"reason"` // sale, return, void, pickup, shelf, seed; delivery, transfer_in, count, damage, transfer_out, correction (agent.ChangeStock)
 	At     time.Time `json:"at"`
 }
 
