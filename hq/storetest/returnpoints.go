@@ -23,6 +23,21 @@ func ReturnOf(tb testing.TB, seq int64, sale wire.Event, amount int64) wire.Even
 		Total: amount, Lines: []wire.SaleLine{{Line: 1, SKU: "A", Qty: 1000, Total: amount}}, Refunds: []wire.Tender{{Kind: "cash", Amount: amount}}})
 }
 
+// ReturnAsPoints is ReturnOf refunded as the agent does when the sale was
+// paid partly with points: value of it as points ("points:<points>"), the
+// rest in cash.
+func ReturnAsPoints(tb testing.TB, seq int64, sale wire.Event, amount, value, points int64) wire.Event {
+	tb.Helper()
+	e := ReturnOf(tb, seq, sale, amount)
+	var p wire.ReturnCompleted
+	require.NoError(tb, json.Unmarshal(e.Payload, &p))
+	p.Refunds = []wire.Tender{{Kind: "cash", Amount: amount - value}, {Kind: "points", Amount: value, Ref: "points:" + itoa(points)}}
+	raw, err := json.Marshal(p)
+	require.NoError(tb, err)
+	e.Payload = raw
+	return e
+}
+
 // runReturnPointsSuite: returns against a member's store sale move its
 // points back pro rata by value (docs/new-retail.md "Returns and points").
 func runReturnPointsSuite(t *testing.T, open Factory) {
@@ -67,7 +82,7 @@ func runReturnPointsSuite(t *testing.T, open Factory) {
 		ingest(t, s, Batch("S1", "T1", db, sale))
 		require.Equal(t, int64(207), member(t, s, "M1").Balance)
 
-		r := ingest(t, s, Batch("S1", "T1", db, ReturnOf(t, 2, sale, 1000)))
+		r := ingest(t, s, Batch("S1", "T1", db, ReturnAsPoints(t, 2, sale, 1000, 300, 300)))
 		require.Equal(t, int64(500), memberFeed(t, r.Feed, "M1").Points, "the new balance goes down the feed")
 		m := member(t, s, "M1")
 		require.Equal(t, int64(500), m.Balance)
@@ -90,13 +105,13 @@ func runReturnPointsSuite(t *testing.T, open Factory) {
 		require.Equal(t, int64(173), member(t, s, "M1").Balance)
 
 		// 4.00 of 10.00: 333 × 0.4 = 133.2 → 133 given back, 6 × 0.4 = 2.4 → 2 taken.
-		ingest(t, s, Batch("S1", "T1", db, ReturnOf(t, 2, sale, 400)))
+		ingest(t, s, Batch("S1", "T1", db, ReturnAsPoints(t, 2, sale, 400, 133, 133)))
 		m := member(t, s, "M1")
 		require.Equal(t, int64(133), moved(m, hq.PointsReturnSpend))
 		require.Equal(t, int64(-2), moved(m, hq.PointsReturnEarn))
 		require.Equal(t, int64(173+133-2), m.Balance)
 		// The rest: what is left of both, not 200 and 4 rounded on their own.
-		ingest(t, s, Batch("S1", "T1", db, ReturnOf(t, 3, sale, 600)))
+		ingest(t, s, Batch("S1", "T1", db, ReturnAsPoints(t, 3, sale, 600, 200, 200)))
 		m = member(t, s, "M1")
 		require.Equal(t, int64(333), moved(m, hq.PointsReturnSpend))
 		require.Equal(t, int64(-6), moved(m, hq.PointsReturnEarn))
@@ -134,7 +149,7 @@ func runReturnPointsSuite(t *testing.T, open Factory) {
 		sale := MemberSale(t, 1, "M1", 1000, 6, 333, false)
 		// The batch with the returns reaches HQ first (another ingest
 		// process took the sale's batch and has not committed yet).
-		r := ingest(t, s, Batch("S1", "T1", db, ReturnOf(t, 2, sale, 400), ReturnOf(t, 3, sale, 600)))
+		r := ingest(t, s, Batch("S1", "T1", db, ReturnAsPoints(t, 2, sale, 400, 133, 133), ReturnAsPoints(t, 3, sale, 600, 200, 200)))
 		require.Empty(t, r.Feed, "nothing to move yet")
 		require.Equal(t, int64(500), member(t, s, "M1").Balance)
 		r = ingest(t, s, Batch("S1", "T1", db, sale))
@@ -189,6 +204,21 @@ func runReturnPointsSuite(t *testing.T, open Factory) {
 		require.Equal(t, int64(-10), conf[0].Points)
 		require.Equal(t, int64(-10), conf[0].Balance)
 		require.Equal(t, "T1-R3", conf[0].Receipt)
+	})
+
+	t.Run("returns: a return an older agent refunded all in money gives no spent points back", func(t *testing.T) {
+		s := open(t)
+		newMember(t, s, 500)
+		db := NewID(t)
+		sale := MemberSale(t, 1, "M1", 1000, 7, 300, false)
+		// No "points" refund: the agent paid the goods' value in cash (up
+		// to what was paid besides points), so the points stay spent; the
+		// earned share is still taken back.
+		ingest(t, s, Batch("S1", "T1", db, sale, ReturnOf(t, 2, sale, 500)))
+		m := member(t, s, "M1")
+		require.Zero(t, moved(m, hq.PointsReturnSpend))
+		require.Equal(t, int64(-3), moved(m, hq.PointsReturnEarn))
+		require.Equal(t, int64(500-300+7-3), m.Balance)
 	})
 
 	t.Run("returns: a void after a return gives back only what is left", func(t *testing.T) {

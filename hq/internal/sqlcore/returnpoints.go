@@ -20,7 +20,9 @@ import (
 // moved. HQ trusts no figure of the store's for it: what the sale earned
 // and spent is read from HQ's own ledger, the sale's total from the sale's
 // stored event, and the value of the returns from points_returns (each
-// return's total, capped at the sale's total by PointsReturned).
+// return's total, capped at the sale's total by PointsReturned). The one
+// thing read from how the store refunded is whether it refunded part as
+// points: a return refunded all in money gives no spent points back.
 //
 // A return HQ stores before its sale (batches of a terminal can arrive out
 // of order) waits in points_returns unsettled; salePoints settles it when
@@ -34,9 +36,14 @@ func (c *Core) returnPoints(ctx context.Context, tx Tx, st *retailState, e *wire
 	if at.IsZero() {
 		at = e.At
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO points_returns(event_id, store, terminal, sale_id, receipt, amount, returned_at)
-		VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		e.ID, st.store, st.terminal, p.OrigSaleID, p.Receipt, max(p.Total, 0), at.UTC()); err != nil {
+	// Only whether the store refunded part as points is read from the
+	// upload, and only to give back less: an agent older than returns
+	// moving points refunded all of it in money, so giving the spent
+	// points back too would refund that part twice.
+	asPoints := slices.ContainsFunc(p.Refunds, func(t wire.Tender) bool { return t.Kind == "points" })
+	if _, err := tx.Exec(ctx, `INSERT INTO points_returns(event_id, store, terminal, sale_id, receipt, amount, returned_at, points_refund)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		e.ID, st.store, st.terminal, p.OrigSaleID, p.Receipt, max(p.Total, 0), at.UTC(), asPoints); err != nil {
 		return fmt.Errorf("record return %s of sale %s: %w", p.Receipt, p.OrigSaleID, err)
 	}
 	return c.settleReturnPoints(ctx, tx, st, p.OrigSaleID)
@@ -57,13 +64,14 @@ func (c *Core) settleReturnPoints(ctx context.Context, tx Tx, st *retailState, s
 		eventID, terminal, receipt string
 		amount                     int64
 		at                         time.Time
+		asPoints                   bool // the store refunded part as points
 	}
 	var todo []pending
 	var settled int64 // the value of the returns already settled
 	err := scanEach(ctx, tx, func(r Rows) error {
 		var p pending
 		var done bool
-		if err := r.Scan(&p.eventID, &p.terminal, &p.receipt, &p.amount, &p.at, &done); err != nil {
+		if err := r.Scan(&p.eventID, &p.terminal, &p.receipt, &p.amount, &p.at, &p.asPoints, &done); err != nil {
 			return err
 		}
 		if done {
@@ -72,7 +80,7 @@ func (c *Core) settleReturnPoints(ctx context.Context, tx Tx, st *retailState, s
 			todo = append(todo, p)
 		}
 		return nil
-	}, "SELECT event_id, terminal, receipt, amount, returned_at, settled FROM points_returns WHERE store = ? AND sale_id = ? ORDER BY returned_at, event_id",
+	}, "SELECT event_id, terminal, receipt, amount, returned_at, points_refund, settled FROM points_returns WHERE store = ? AND sale_id = ? ORDER BY returned_at, event_id",
 		st.store, saleID)
 	if err != nil {
 		return fmt.Errorf("read returns of sale %s: %w", saleID, err)
@@ -137,6 +145,9 @@ func (c *Core) settleReturnPoints(ctx context.Context, tx Tx, st *retailState, s
 			}
 			take := wire.PointsReturned(s.earned, settled, value) - s.taken
 			give := wire.PointsReturned(s.spent, settled, value) - s.given
+			if !r.asPoints {
+				give = 0 // refunded in money (see returnPoints); a later return's share still counts it
+			}
 			if take <= 0 && give <= 0 {
 				continue
 			}

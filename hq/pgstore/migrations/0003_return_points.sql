@@ -12,6 +12,10 @@ CREATE TABLE points_returns (
     receipt     TEXT NOT NULL, -- the return's own number
     amount      BIGINT NOT NULL, -- the goods' value, minor units
     returned_at TIMESTAMPTZ NOT NULL,
+    -- The store refunded part of it as points (a "points" refund): an
+    -- agent older than returns moving points refunded all in money, so
+    -- such a return gives no spent points back (it still takes back).
+    points_refund BOOLEAN NOT NULL,
     settled     BOOLEAN NOT NULL DEFAULT FALSE -- its points have moved (or it moved none)
 );
 CREATE INDEX points_returns_sale ON points_returns(store, sale_id);
