@@ -109,6 +109,21 @@ func TestAPIPointsAndMemberQR(t *testing.T) {
 	require.EqualValues(t, 10, mem.Member.Spendable, "290 of the cap of 300 unconfirmed")
 	require.EqualValues(t, 220, mem.Member.Provisional)
 
+	// Returned in full: the 290 points come back as points, the rest in cash.
+	var q ReturnQuote
+	back := returnReq{Receipt: done.Receipt, Lines: []ReturnLine{{Line: 1, Qty: 1000}}}
+	c.ok("POST", "/api/returns/quote", back).decode(t, &q)
+	require.Equal(t, ReturnQuote{Total: 1290, Refund: 1000, ReturnPoints: ReturnPoints{TakenBack: 10, GivenBack: 290, PointsValue: 290}}, q)
+	back.ManagerPIN, back.Refunds = DemoManagerPIN, []Tender{{Kind: TenderCash, Amount: 1290}}
+	r = c.do("POST", "/api/returns", back)
+	require.Equal(t, "refund_too_large", r.code())
+	back.Refunds = []Tender{{Kind: TenderCash, Amount: q.Refund}}
+	var ret struct{ Return Return }
+	c.ok("POST", "/api/returns", back).decode(t, &ret)
+	require.EqualValues(t, 290, ret.Return.GivenBack)
+	c.ok("GET", "/api/members/13800000001", nil).decode(t, &mem)
+	require.EqualValues(t, 500, mem.Member.Provisional, "where the member was before the sale")
+
 	s = c.openSale("6921168509256")
 	r = c.do("POST", "/api/sales/"+s.ID+"/points", pointsReq{Points: 1})
 	require.Equal(t, http.StatusUnprocessableEntity, r.status)

@@ -51,6 +51,7 @@ func (a *API) saleRoutes(h func(string, handlerFunc)) {
 	h("GET /api/sales/{id}/receipt", a.receiptText)
 	h("POST /api/sales/{id}/reprint", a.reprint)
 	h("POST /api/returns", a.returns)
+	h("POST /api/returns/quote", a.returnQuote)
 }
 
 func lineOf(c *call) (int, error) {
@@ -527,6 +528,17 @@ type returnReq struct {
 	Channel    string       `json:"channel,omitempty"`
 	Refunds    []Tender     `json:"refunds"`
 	ManagerPIN string       `json:"manager_pin,omitempty"`
+}
+
+// returnQuote answers what a return would refund and how (money, and
+// points for the part the sale paid with points), recording nothing: the
+// POS fills in the refund tenders from it.
+func (a *API) returnQuote(c *call) (any, error) {
+	var req returnReq
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	return a.l.QuoteReturn(c.ctx(), ReturnRequest{Receipt: strings.TrimSpace(req.Receipt), Lines: req.Lines, Blind: req.Blind, Channel: req.Channel})
 }
 
 // returns records a return. Every refund needs a manager's approval (the

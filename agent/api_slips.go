@@ -87,6 +87,13 @@ func (a *API) plainSlip(ctx context.Context, j PrintJob) (string, error) {
 		for _, t := range r.Refunds {
 			fmt.Fprintf(&b, "%s %s\n", strings.ToUpper(t.Kind), a.money(t.Amount))
 		}
+		if p := r.Points; p != nil {
+			if p.Pending {
+				fmt.Fprintf(&b, "member %s: HQ moves the points\n", p.Member)
+			} else {
+				fmt.Fprintf(&b, "member %s: points given back %d, taken back %d, balance %d\n", p.Member, p.GivenBack, p.TakenBack, p.Balance)
+			}
+		}
 	case PrintPickup:
 		h, err := a.l.HandoverReceipt(ctx, j.ID)
 		if err != nil {

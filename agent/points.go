@@ -18,7 +18,11 @@ import (
 // HQ set; it is replaced whenever HQ sends the member again, which HQ does
 // after every sale event that moved the member's points. What this
 // terminal spent or earned that HQ has not yet acknowledged is read from
-// the sales whose sale.completed event is above the outbox's acked seq.
+// the sales whose sale.completed event is above the outbox's acked seq,
+// and what its returns moved back from the returns whose return.completed
+// event is: earned points a return took back count at once, as spending
+// does; spent points it gave back are not spendable until HQ has
+// confirmed them, as earnings are.
 //
 // What the cap prevents, and what it does not:
 //   - On one terminal, points spent and not yet confirmed by HQ never
@@ -104,20 +108,32 @@ func pointsSpent(ts []Tender) (points, value int64) {
 	return points, value
 }
 
-// unconfirmed sums what this terminal's sales to member spent and earned
-// that HQ has not acknowledged yet (their sale.completed event is above
-// the acked seq).
-func (l *Ledger) unconfirmed(ctx context.Context, member string) (spent, earned int64, err error) {
+// pendingPoints is what this terminal moved of a member's points that HQ
+// has not acknowledged yet.
+type pendingPoints struct {
+	spent, earned int64 // by sales
+	taken, given  int64 // by returns: earned points taken back, spent points given back
+}
+
+// unconfirmed sums what this terminal's sales to member spent and earned,
+// and its returns took and gave back, that HQ has not acknowledged yet
+// (their event is above the acked seq).
+func (l *Ledger) unconfirmed(ctx context.Context, member string) (pendingPoints, error) {
+	var p pendingPoints
 	st, err := l.db.OutboxState(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("unconfirmed points: %w", err)
+		return p, fmt.Errorf("unconfirmed points: %w", err)
 	}
-	err = l.db.Read.QueryRowContext(ctx, `SELECT COALESCE(SUM(points_spent), 0), COALESCE(SUM(points_earned), 0) FROM sales
-		WHERE member = ? AND outbox_seq > ?`, member, st.AckedSeq).Scan(&spent, &earned)
+	err = l.db.Read.QueryRowContext(ctx, `SELECT
+		(SELECT COALESCE(SUM(points_spent), 0) FROM sales WHERE member = ?1 AND outbox_seq > ?2),
+		(SELECT COALESCE(SUM(points_earned), 0) FROM sales WHERE member = ?1 AND outbox_seq > ?2),
+		(SELECT COALESCE(SUM(points_taken), 0) FROM returns WHERE member = ?1 AND outbox_seq > ?2),
+		(SELECT COALESCE(SUM(points_given), 0) FROM returns WHERE member = ?1 AND outbox_seq > ?2)`,
+		member, st.AckedSeq).Scan(&p.spent, &p.earned, &p.taken, &p.given)
 	if err != nil {
-		return 0, 0, fmt.Errorf("unconfirmed points: %w", err)
+		return p, fmt.Errorf("unconfirmed points: %w", err)
 	}
-	return spent, earned, nil
+	return p, nil
 }
 
 // MemberPoints is a member's points as this terminal sees them.
@@ -129,11 +145,17 @@ type MemberPoints struct {
 	// acknowledged by HQ.
 	UnconfirmedSpent  int64 `json:"unconfirmed_spent"`
 	UnconfirmedEarned int64 `json:"unconfirmed_earned"`
-	// Provisional is Balance − UnconfirmedSpent + UnconfirmedEarned: what
-	// the receipt shows until HQ sends the member again.
+	// UnconfirmedTakenBack and UnconfirmedGivenBack are what this
+	// terminal's returns moved back, not yet acknowledged by HQ: earned
+	// points taken back and spent points given back.
+	UnconfirmedTakenBack int64 `json:"unconfirmed_taken_back"`
+	UnconfirmedGivenBack int64 `json:"unconfirmed_given_back"`
+	// Provisional is Balance − UnconfirmedSpent + UnconfirmedEarned −
+	// UnconfirmedTakenBack + UnconfirmedGivenBack: what the receipt shows
+	// until HQ sends the member again.
 	Provisional int64 `json:"provisional"`
 	// Spendable is what may be tendered now: the balance less unconfirmed
-	// spending, within what the offline cap leaves.
+	// spending and taking back, within what the offline cap leaves.
 	Spendable int64 `json:"spendable"`
 	// CapLeft is what the offline cap leaves (-1 when HQ set no cap).
 	CapLeft int64 `json:"cap_left"`
@@ -151,19 +173,21 @@ func (l *Ledger) MemberPoints(ctx context.Context, q string) (MemberPoints, erro
 	if err != nil {
 		return MemberPoints{}, err
 	}
-	spent, earned, err := l.unconfirmed(ctx, m.ID)
+	p, err := l.unconfirmed(ctx, m.ID)
 	if err != nil {
 		return MemberPoints{}, err
 	}
-	return memberPoints(m, spent, earned, rule), nil
+	return memberPoints(m, p, rule), nil
 }
 
-func memberPoints(m Member, spent, earned int64, rule PointsRule) MemberPoints {
-	mp := MemberPoints{Member: m, Balance: m.Points, UnconfirmedSpent: spent, UnconfirmedEarned: earned,
-		Provisional: m.Points - spent + earned, CapLeft: -1, PointValue: rule.Value}
-	mp.Spendable = max(m.Points-spent, 0)
+func memberPoints(m Member, p pendingPoints, rule PointsRule) MemberPoints {
+	mp := MemberPoints{Member: m, Balance: m.Points, UnconfirmedSpent: p.spent, UnconfirmedEarned: p.earned,
+		UnconfirmedTakenBack: p.taken, UnconfirmedGivenBack: p.given,
+		Provisional: m.Points - p.spent + p.earned - p.taken + p.given, CapLeft: -1, PointValue: rule.Value}
+	mp.Spendable = max(m.Points-p.spent-p.taken, 0)
 	if m.OfflineCap > 0 {
-		mp.CapLeft = max(m.OfflineCap-spent, 0)
+		// The cap bounds spending: a take-back is not spent here.
+		mp.CapLeft = max(m.OfflineCap-p.spent, 0)
 		mp.Spendable = min(mp.Spendable, mp.CapLeft)
 	}
 	return mp
@@ -171,7 +195,8 @@ func memberPoints(m Member, spent, earned int64, rule PointsRule) MemberPoints {
 
 // checkPoints is the points rule a cart must keep: spending needs a member
 // the store knows, HQ's balance less this terminal's unconfirmed spending
-// must cover it, and unconfirmed spending must stay within the offline cap.
+// and taking back must cover it, and unconfirmed spending must stay within
+// the offline cap.
 func (l *Ledger) checkPoints(ctx context.Context, member string, points int64) error {
 	if points == 0 {
 		return nil
@@ -186,12 +211,14 @@ func (l *Ledger) checkPoints(ctx context.Context, member string, points int64) e
 	if err != nil {
 		return err
 	}
-	spent, _, err := l.unconfirmed(ctx, m.ID)
+	p, err := l.unconfirmed(ctx, m.ID)
 	if err != nil {
 		return err
 	}
-	if spent+points > m.Points {
-		return fmt.Errorf("%w: HQ's balance %d, %d spent here not yet confirmed, asked %d", ErrPointsBalance, m.Points, spent, points)
+	spent := p.spent
+	if spent+p.taken+points > m.Points {
+		return fmt.Errorf("%w: HQ's balance %d, %d spent and %d taken back by returns here not yet confirmed, asked %d",
+			ErrPointsBalance, m.Points, spent, p.taken, points)
 	}
 	if m.OfflineCap > 0 && spent+points > m.OfflineCap {
 		return fmt.Errorf("%w: %d of %d already spent here before HQ confirmed, asked %d", ErrPointsCap, spent, m.OfflineCap, points)

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -94,81 +96,74 @@ type Return struct {
 	OrderID string      `json:"order_id,omitempty"` // the online order, for an online return
 	Total   int64       `json:"total"`
 	Lines   []BlindLine `json:"lines"`
-	Refunds []Tender    `json:"refunds"`
+	// Refunds are how it was refunded; a return against a sale paid
+	// partly with points has a "points" refund for the points part.
+	Refunds []Tender `json:"refunds"`
+	// ReturnPoints are the member's points it moved back.
+	ReturnPoints
 	// PrintState is the return slip's: its print job has the return's id
 	// (GET /api/print-jobs/{id}).
 	PrintState string `json:"print_state,omitempty"`
 }
 
+// ReturnQuote is what a return would refund: the goods' value, the part
+// refunded as points and the rest, which the refund tenders must add up to.
+type ReturnQuote struct {
+	Total int64 `json:"total"` // the goods' value, minor units
+	// Refund is what the refund tenders must add up to: Total less
+	// PointsValue.
+	Refund int64 `json:"refund"`
+	ReturnPoints
+}
+
+// ReturnPoints are the points a return against a member's sale moves back
+// (docs/new-retail.md, "Returns and points"): its share, by value returned,
+// of what the sale earned and spent, worked out cumulatively over the
+// sale's returns (wire.PointsReturned), as HQ does.
+type ReturnPoints struct {
+	// TakenBack are earned points the return takes back.
+	TakenBack int64 `json:"points_taken_back,omitempty"`
+	// GivenBack are spent points it gives back.
+	GivenBack int64 `json:"points_given_back,omitempty"`
+	// PointsValue is the part of the goods' value the sale paid with
+	// points (its share of the points tender, rounded down like the
+	// points), refunded as GivenBack points and never in money. With a
+	// point worth more than one minor unit a partial return may give back
+	// points worth less than this; the sale's last return makes it up.
+	PointsValue int64 `json:"points_value,omitempty"`
+}
+
+// QuoteReturn works out what req would refund, and how, without recording
+// it: the POS asks before it fills in the refund tenders.
+func (l *Ledger) QuoteReturn(ctx context.Context, req ReturnRequest) (ReturnQuote, error) {
+	pr, err := l.prepareReturn(ctx, &req)
+	if err != nil {
+		return ReturnQuote{}, err
+	}
+	return ReturnQuote{Total: pr.total, Refund: pr.total - pr.points.PointsValue, ReturnPoints: pr.points}, nil
+}
+
+// preparedReturn is a return's goods, checked against the sale, and its
+// points.
+type preparedReturn struct {
+	orig   *Sale
+	lines  []wire.SaleLine
+	total  int64
+	points ReturnPoints
+}
+
 // ReturnItems records a return: against a receipt (partial quantities, at
 // most what was sold and not yet returned, refunded at what was paid per
 // unit) or blind (manager only). The refund tenders must add up to the
-// refund, and never exceed what was paid.
+// goods' value less the part the sale paid with points, which comes back
+// as points (ReturnPoints); what they refund never exceeds what was paid
+// besides points.
 func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, error) {
-	if req.Channel == "" {
-		req.Channel = "store"
+	pr, err := l.prepareReturn(ctx, &req)
+	if err != nil {
+		return nil, err
 	}
-	var orig *Sale
-	var lines []wire.SaleLine
-	var total int64
-	switch {
-	case req.Receipt != "":
-		var err error
-		if orig, err = l.FindSaleByReceipt(ctx, req.Receipt); err != nil {
-			return nil, err
-		}
-		if orig.State != StateCompleted {
-			return nil, fmt.Errorf("return against %s: %w: sale is %s", req.Receipt, ErrSaleState, orig.State)
-		}
-		if len(req.Lines) == 0 {
-			return nil, fmt.Errorf("return against %s: no lines", req.Receipt)
-		}
-		seen := map[int]bool{}
-		for _, rl := range req.Lines {
-			if rl.Qty <= 0 {
-				return nil, ErrBadQuantity
-			}
-			if rl.Line < 1 || rl.Line > len(orig.Lines) || seen[rl.Line] {
-				return nil, fmt.Errorf("return line %d: %w", rl.Line, ErrNotFound)
-			}
-			seen[rl.Line] = true
-			ol := orig.Lines[rl.Line-1]
-			if rl.Qty > ol.Qty-ol.ReturnedQty {
-				return nil, fmt.Errorf("%w: line %d sold %d, returned %d, asked %d", ErrReturnTooMany, rl.Line, ol.Qty, ol.ReturnedQty, rl.Qty)
-			}
-			amt := mulDivHalfUp(ol.Total, rl.Qty, ol.Qty)
-			if rl.Qty == ol.Qty-ol.ReturnedQty {
-				// The last part gets what is left, so rounding never refunds
-				// more or less than the line cost in total.
-				amt = ol.Total - mulDivHalfUp(ol.Total, ol.ReturnedQty, ol.Qty)
-			}
-			tax := mulDivHalfUp(ol.Tax, rl.Qty, ol.Qty)
-			lines = append(lines, wire.SaleLine{Line: rl.Line, SKU: ol.SKU, Name: ol.Name, Qty: rl.Qty, UnitPrice: ol.UnitPrice, Tax: tax, Total: amt})
-			total += amt
-		}
-	case len(req.Blind) > 0:
-		if req.Manager == "" {
-			return nil, fmt.Errorf("blind return: %w", ErrNeedsManager)
-		}
-		for i, b := range req.Blind {
-			if b.Qty <= 0 {
-				return nil, ErrBadQuantity
-			}
-			if b.Amount < 0 {
-				return nil, ErrBadAmount
-			}
-			if _, err := l.productBy(ctx, l.stmts.productBySKU, b.SKU); err != nil {
-				return nil, fmt.Errorf("blind return line %d: %s: %w", i+1, b.SKU, err)
-			}
-			lines = append(lines, wire.SaleLine{Line: i + 1, SKU: b.SKU, Qty: b.Qty, Total: b.Amount})
-			total += b.Amount
-		}
-		if req.Channel == "store" {
-			req.Channel = "blind"
-		}
-	default:
-		return nil, errors.New("return: give a receipt with lines, or blind lines")
-	}
+	orig, lines, total := pr.orig, pr.lines, pr.total
 	var refund int64
 	for _, t := range req.Refunds {
 		if t.Amount <= 0 {
@@ -186,11 +181,15 @@ func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, e
 		req.Refunds = []Tender{{Kind: TenderOnline, Amount: total, Ref: "owed by online channel"}}
 		refund = total
 	}
-	if refund != total {
-		if refund > total {
-			return nil, fmt.Errorf("%w: refunds %d for goods worth %d", ErrRefundTooLarge, refund, total)
+	if due := total - pr.points.PointsValue; refund != due {
+		asPoints := ""
+		if pr.points.PointsValue > 0 {
+			asPoints = fmt.Sprintf(" (%d of it comes back as %d points)", pr.points.PointsValue, pr.points.GivenBack)
 		}
-		return nil, fmt.Errorf("refunds add up to %d, the goods returned are worth %d", refund, total)
+		if refund > due {
+			return nil, fmt.Errorf("%w: refunds %d for goods worth %d%s", ErrRefundTooLarge, refund, total, asPoints)
+		}
+		return nil, fmt.Errorf("refunds add up to %d, the goods returned are worth %d%s: refund %d", refund, total, asPoints, due)
 	}
 	if orig != nil {
 		// Points are not money: what they paid is not refunded in cash.
@@ -200,7 +199,113 @@ func (l *Ledger) ReturnItems(ctx context.Context, req ReturnRequest) (*Return, e
 		}
 	}
 	return l.recordReturn(ctx, returnRecord{orig: orig, channel: req.Channel, lines: lines, total: total, refunds: req.Refunds,
-		cashier: req.Cashier, manager: req.Manager})
+		cashier: req.Cashier, manager: req.Manager, points: pr.points})
+}
+
+// prepareReturn checks req's goods against the sale (or the blind lines)
+// and works out their value and the points they move back.
+func (l *Ledger) prepareReturn(ctx context.Context, req *ReturnRequest) (preparedReturn, error) {
+	if req.Channel == "" {
+		req.Channel = "store"
+	}
+	var orig *Sale
+	var lines []wire.SaleLine
+	var total int64
+	switch {
+	case req.Receipt != "":
+		var err error
+		if orig, err = l.FindSaleByReceipt(ctx, req.Receipt); err != nil {
+			return preparedReturn{}, err
+		}
+		if orig.State != StateCompleted {
+			return preparedReturn{}, fmt.Errorf("return against %s: %w: sale is %s", req.Receipt, ErrSaleState, orig.State)
+		}
+		if len(req.Lines) == 0 {
+			return preparedReturn{}, fmt.Errorf("return against %s: no lines", req.Receipt)
+		}
+		seen := map[int]bool{}
+		for _, rl := range req.Lines {
+			if rl.Qty <= 0 {
+				return preparedReturn{}, ErrBadQuantity
+			}
+			if rl.Line < 1 || rl.Line > len(orig.Lines) || seen[rl.Line] {
+				return preparedReturn{}, fmt.Errorf("return line %d: %w", rl.Line, ErrNotFound)
+			}
+			seen[rl.Line] = true
+			ol := orig.Lines[rl.Line-1]
+			if rl.Qty > ol.Qty-ol.ReturnedQty {
+				return preparedReturn{}, fmt.Errorf("%w: line %d sold %d, returned %d, asked %d", ErrReturnTooMany, rl.Line, ol.Qty, ol.ReturnedQty, rl.Qty)
+			}
+			amt := mulDivHalfUp(ol.Total, rl.Qty, ol.Qty)
+			if rl.Qty == ol.Qty-ol.ReturnedQty {
+				// The last part gets what is left, so rounding never refunds
+				// more or less than the line cost in total.
+				amt = ol.Total - mulDivHalfUp(ol.Total, ol.ReturnedQty, ol.Qty)
+			}
+			tax := mulDivHalfUp(ol.Tax, rl.Qty, ol.Qty)
+			lines = append(lines, wire.SaleLine{Line: rl.Line, SKU: ol.SKU, Name: ol.Name, Qty: rl.Qty, UnitPrice: ol.UnitPrice, Tax: tax, Total: amt})
+			total += amt
+		}
+	case len(req.Blind) > 0:
+		if req.Manager == "" {
+			return preparedReturn{}, fmt.Errorf("blind return: %w", ErrNeedsManager)
+		}
+		for i, b := range req.Blind {
+			if b.Qty <= 0 {
+				return preparedReturn{}, ErrBadQuantity
+			}
+			if b.Amount < 0 {
+				return preparedReturn{}, ErrBadAmount
+			}
+			if _, err := l.productBy(ctx, l.stmts.productBySKU, b.SKU); err != nil {
+				return preparedReturn{}, fmt.Errorf("blind return line %d: %s: %w", i+1, b.SKU, err)
+			}
+			lines = append(lines, wire.SaleLine{Line: i + 1, SKU: b.SKU, Qty: b.Qty, Total: b.Amount})
+			total += b.Amount
+		}
+		if req.Channel == "store" {
+			req.Channel = "blind"
+		}
+	default:
+		return preparedReturn{}, errors.New("return: give a receipt with lines, or blind lines")
+	}
+	pr := preparedReturn{orig: orig, lines: lines, total: total}
+	if movesPoints(orig, req.Channel) {
+		var err error
+		if pr.points, err = saleReturnPoints(ctx, l.db.Read, orig, total); err != nil {
+			return preparedReturn{}, fmt.Errorf("return against %s: %w", orig.Receipt, err)
+		}
+	}
+	return pr, nil
+}
+
+// movesPoints says whether a return on channel against orig moves the
+// sale's points, as HQ decides it: a return against a member's sale that
+// moved points, unless it is an online purchase (the online channel moves
+// an online order's points, through HQ's API).
+func movesPoints(orig *Sale, channel string) bool {
+	return orig != nil && channel != "online" && orig.Member != "" && (orig.PointsEarned > 0 || orig.PointsSpent > 0)
+}
+
+// saleReturnPoints works out what a return worth total against orig moves
+// back: for the sale's returns so far with this one, the share
+// (wire.PointsReturned) of what the sale earned, spent and paid with
+// points, less what the earlier returns moved.
+func saleReturnPoints(ctx context.Context, q queryer, orig *Sale, total int64) (ReturnPoints, error) {
+	var before, taken, given, value int64
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(total), 0), COALESCE(SUM(points_taken), 0), COALESCE(SUM(points_given), 0),
+		COALESCE((SELECT SUM(f.amount) FROM return_refunds f JOIN returns r ON r.id = f.return_id WHERE r.orig_sale_id = ?1 AND f.kind = 'points'), 0)
+		FROM returns WHERE orig_sale_id = ?1`, orig.ID).Scan(&before, &taken, &given, &value)
+	if err != nil {
+		return ReturnPoints{}, fmt.Errorf("points returned before: %w", err)
+	}
+	_, byPoints := pointsSpent(orig.Tenders)
+	returned := before + total
+	return ReturnPoints{
+		TakenBack:   wire.PointsReturned(orig.PointsEarned, returned, orig.Total) - taken,
+		GivenBack:   wire.PointsReturned(orig.PointsSpent, returned, orig.Total) - given,
+		PointsValue: wire.PointsReturned(byPoints, returned, orig.Total) - value,
+	}, nil
 }
 
 // returnRecord is a checked return to write.
@@ -212,6 +317,7 @@ type returnRecord struct {
 	total            int64
 	refunds          []Tender
 	cashier, manager string
+	points           ReturnPoints // worked out before the write; checked again inside it
 }
 
 // recordReturn writes a checked return: its rows, the stock back into the
@@ -232,14 +338,35 @@ func (l *Ledger) recordReturn(ctx context.Context, r returnRecord) (*Return, err
 	if err != nil {
 		return nil, fmt.Errorf("return: %w", err)
 	}
-	ret := &Return{ID: uuid.Must(uuid.NewV7()).String(), Channel: req.Channel, OrderID: r.orderID, Total: total, Refunds: req.Refunds}
+	ret := &Return{ID: uuid.Must(uuid.NewV7()).String(), Channel: req.Channel, OrderID: r.orderID, Total: total, ReturnPoints: r.points}
+	if v := r.points.PointsValue; v > 0 {
+		// The points part of the refund, so the refunds add up to the
+		// goods' value (on the slip and in the event; HQ does not use it).
+		req.Refunds = append(slices.Clip(req.Refunds), Tender{Kind: TenderPoints, Amount: v, Ref: pointsRefPrefix + strconv.FormatInt(r.points.GivenBack, 10)})
+	}
+	ret.Refunds = req.Refunds
 	if ret.Refunds == nil {
 		ret.Refunds = []Tender{}
 	}
+	var member any // the member whose points the return moves
 	if orig != nil {
 		ret.Orig = orig.Receipt
+		if movesPoints(orig, r.channel) {
+			member = orig.Member
+		}
 	}
 	err = l.write(ctx, func(tx *sql.Tx) error {
+		if member != nil {
+			// Another return of the sale recorded meanwhile would change
+			// this one's share.
+			rp, err := saleReturnPoints(ctx, tx, orig, total)
+			if err != nil {
+				return err
+			}
+			if rp != r.points {
+				return fmt.Errorf("%w: another return against %s was recorded meanwhile; try again", ErrSaleState, orig.Receipt)
+			}
+		}
 		var n int64
 		if err := tx.QueryRowContext(ctx, `INSERT INTO counters(name, value) VALUES('return', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`).Scan(&n); err != nil {
 			return err
@@ -249,8 +376,10 @@ func (l *Ledger) recordReturn(ctx context.Context, r returnRecord) (*Return, err
 		if orig != nil {
 			origID = orig.ID
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO returns(id, receipt, orig_sale_id, channel, cashier, manager, business_day, total, created_at, order_id) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			ret.ID, ret.Receipt, origID, req.Channel, req.Cashier, nullStr(req.Manager), day, total, now, nullStr(r.orderID)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO returns(id, receipt, orig_sale_id, channel, cashier, manager, business_day, total, created_at, order_id,
+			member, points_taken, points_given) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ret.ID, ret.Receipt, origID, req.Channel, req.Cashier, nullStr(req.Manager), day, total, now, nullStr(r.orderID),
+			member, r.points.TakenBack, r.points.GivenBack); err != nil {
 			return err
 		}
 		for i := range lines {
@@ -283,6 +412,7 @@ func (l *Ledger) recordReturn(ctx context.Context, r returnRecord) (*Return, err
 			Cashier: req.Cashier, Manager: req.Manager, Total: total, Lines: lines}
 		if orig != nil {
 			ev.OrigSaleID, ev.OrigReceipt = orig.ID, orig.Receipt
+			// refunded is money only: the points part is not (the cash cap).
 			if _, err := tx.ExecContext(ctx, "UPDATE sales SET refunded = refunded + ? WHERE id = ?", refund, orig.ID); err != nil {
 				return err
 			}
@@ -293,8 +423,16 @@ func (l *Ledger) recordReturn(ctx context.Context, r returnRecord) (*Return, err
 			}
 			ev.Refunds = append(ev.Refunds, wire.Tender{Kind: t.Kind, Amount: t.Amount, Ref: t.Ref})
 		}
-		if _, err := l.db.AppendEvent(ctx, tx, wire.EventReturnCompleted, ev, now); err != nil {
+		rev, err := l.db.AppendEvent(ctx, tx, wire.EventReturnCompleted, ev, now)
+		if err != nil {
 			return err
+		}
+		if member != nil {
+			// The event's seq tells whether HQ has confirmed the points it
+			// moved (unconfirmed), as a sale's does.
+			if _, err := tx.ExecContext(ctx, "UPDATE returns SET outbox_seq = ? WHERE id = ?", rev.Seq, ret.ID); err != nil {
+				return err
+			}
 		}
 		// The slip is queued with the return, as a receipt with its sale:
 		// a return the cashier saw recorded always gets its paper.

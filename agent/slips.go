@@ -52,7 +52,29 @@ type ReturnReceipt struct {
 	TaxInclusive bool                `json:"tax_inclusive"`
 	Lines        []ReturnReceiptLine `json:"lines"`
 	Total        int64               `json:"total"`
-	Refunds      []Tender            `json:"refunds"`
+	// Refunds are how it was refunded; a "points" refund is the part the
+	// sale paid with points, which comes back as points.
+	Refunds []Tender `json:"refunds"`
+	// Points are the member's points the return moved back, for a return
+	// against a member's sale (the sale's receipt showed its points).
+	Points *ReturnReceiptPoints `json:"points,omitempty"`
+}
+
+// ReturnReceiptPoints are a member's points on a return slip.
+type ReturnReceiptPoints struct {
+	Member string `json:"member"`
+	// TakenBack are the earned points the return took back; GivenBack the
+	// spent points it gave back, GivenBackValue what they had paid (the
+	// points refund, minor units).
+	TakenBack      int64 `json:"taken_back"`
+	GivenBack      int64 `json:"given_back"`
+	GivenBackValue int64 `json:"given_back_value"`
+	// Balance is the member's as this terminal sees it when the slip is
+	// read (MemberPoints.Provisional), as on a receipt.
+	Balance int64 `json:"balance"`
+	// Pending: the store does not know the member; HQ works the points
+	// out and Balance is unknown.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // ReturnReceiptLine is one returned item.
@@ -78,11 +100,14 @@ func (l *Ledger) ReturnReceipt(ctx context.Context, id string) (ReturnReceipt, e
 		return r, fmt.Errorf("return slip %s: %w", id, err)
 	}
 	defer tx.Rollback()
+	var member string
+	var taken, given int64
 	err = tx.QueryRowContext(ctx, `SELECT r.receipt, r.channel, r.cashier, COALESCE(r.manager, ''), r.business_day, r.total, r.created_at,
-		COALESCE(r.order_id, ''), COALESCE(r.orig_sale_id, ''), COALESCE(s.receipt, ''), COALESCE(po.code, '')
+		COALESCE(r.order_id, ''), COALESCE(r.orig_sale_id, ''), COALESCE(s.receipt, ''), COALESCE(po.code, ''),
+		COALESCE(r.member, ''), r.points_taken, r.points_given
 		FROM returns r LEFT JOIN sales s ON s.id = r.orig_sale_id LEFT JOIN pickup_orders po ON po.id = r.order_id
 		WHERE r.id = ?`, id).Scan(&r.Receipt, &r.Channel, &r.Cashier, &r.Manager, &r.BusinessDay, &r.Total, &r.ReturnedAt,
-		&r.OrderID, &r.OrigSaleID, &r.OrigReceipt, &r.OrderCode)
+		&r.OrderID, &r.OrigSaleID, &r.OrigReceipt, &r.OrderCode, &member, &taken, &given)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("return slip %s: %w", id, ErrNotFound)
 	}
@@ -125,6 +150,33 @@ func (l *Ledger) ReturnReceipt(ctx context.Context, id string) (ReturnReceipt, e
 	}
 	if err := trows.Err(); err != nil {
 		return r, fmt.Errorf("return slip %s: refunds: %w", id, err)
+	}
+	// The slip's own rows are read; the balance is read on its own, as a
+	// receipt's is (the read pool may have one connection).
+	if err := tx.Rollback(); err != nil {
+		return r, fmt.Errorf("return slip %s: %w", id, err)
+	}
+	if member != "" {
+		p := &ReturnReceiptPoints{Member: member, TakenBack: taken, GivenBack: given}
+		for _, t := range r.Refunds {
+			if t.Kind == TenderPoints {
+				p.GivenBackValue += t.Amount
+			}
+		}
+		var known int
+		if err := l.db.Read.QueryRowContext(ctx, "SELECT COUNT(*) FROM members WHERE id = ?", member).Scan(&known); err != nil {
+			return r, fmt.Errorf("return slip %s: points: %w", id, err)
+		}
+		if known == 0 {
+			p.Pending = true
+		} else {
+			mp, err := l.MemberPoints(ctx, member)
+			if err != nil {
+				return r, fmt.Errorf("return slip %s: points: %w", id, err)
+			}
+			p.Balance = mp.Provisional
+		}
+		r.Points = p
 	}
 	return r, nil
 }

@@ -72,13 +72,20 @@ const (
 	PointsSpend   = "spend"   // a store sale paid with it
 	PointsVoid    = "void"    // a voided sale gave back what it moved
 	PointsAdjust  = "adjust"  // the online channel (AdjustPoints)
+	// PointsReturnEarn: a return against a store sale took back its share
+	// (by value returned) of the points the sale earned.
+	PointsReturnEarn = "return-earn"
+	// PointsReturnSpend: a return against a store sale gave back its share
+	// of the points the sale spent (the points part is refunded as points).
+	PointsReturnSpend = "return-spend"
 )
 
 // Points conflict reasons.
 const (
 	// ConflictOverdraft: a store spent points the member's balance at HQ
 	// did not cover (two stores offline spent the same points, each
-	// within its offline cap). HQ keeps the spending: the balance goes
+	// within its offline cap), or a return took back earned points the
+	// member had already spent. HQ keeps the movement: the balance goes
 	// negative and is visible here.
 	ConflictOverdraft = "overdraft"
 	// ConflictUnknownMember: a store recorded points for a member code HQ

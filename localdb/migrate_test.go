@@ -208,7 +208,8 @@ func TestMigration7AddsPickupSlips(t *testing.T) {
 	db, err := Open(ctx, path, Options{})
 	require.NoError(t, err)
 	defer db.Close(ctx)
-	require.Equal(t, 7, db.SchemaVersion())
+	ms, _ := Migrations()
+	require.Equal(t, len(ms), db.SchemaVersion(), "and on through the later migrations")
 
 	type row struct {
 		pos            int
@@ -249,4 +250,29 @@ func TestMigration7AddsPickupSlips(t *testing.T) {
 	var ck string
 	require.NoError(t, db.Read.QueryRow("PRAGMA integrity_check").Scan(&ck))
 	require.Equal(t, "ok", ck)
+}
+
+// TestMigration8AddsReturnPoints upgrades a schema-7 file with a return:
+// it moved no points (it was recorded before returns moved any) and HQ has
+// nothing to confirm for it.
+func TestMigration8AddsReturnPoints(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pos.db")
+	raw := createAtVersion(t, path, 7)
+	now := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	_, err := raw.Exec("INSERT INTO returns(id, receipt, channel, cashier, business_day, total, created_at) VALUES('r1', 'T1-R00001', 'blind', '1001', '2026-11-20', 500, ?)", now)
+	require.NoError(t, err)
+	require.NoError(t, raw.Close())
+
+	db, err := Open(ctx, path, Options{})
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	require.GreaterOrEqual(t, db.SchemaVersion(), 8)
+	var member sql.NullString
+	var taken, given int64
+	var seq sql.NullInt64
+	require.NoError(t, db.Read.QueryRow("SELECT member, points_taken, points_given, outbox_seq FROM returns WHERE id = 'r1'").Scan(&member, &taken, &given, &seq))
+	require.False(t, member.Valid)
+	require.Zero(t, taken+given)
+	require.False(t, seq.Valid)
 }

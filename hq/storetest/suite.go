@@ -628,4 +628,5 @@ func RunSuite(t *testing.T, open Factory) {
 	})
 
 	runRetailSuite(t, open)
+	runReturnPointsSuite(t, open)
 }

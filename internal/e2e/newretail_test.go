@@ -516,7 +516,58 @@ func TestNewRetailOnlineOrderReturnedInStore(t *testing.T) {
 func TestNewRetailMosquittoPostgres(t *testing.T) {
 	for name, run := range map[string]func(*testing.T, *env){
 		"coupon redeemed twice": couponRedeemedTwice, "pickup handed over offline": pickupHandedOverOffline, "points everywhere": pointsEverywhere,
+		"points back on a partial return": pointsBackOnPartialReturn,
 	} {
 		t.Run(name, func(t *testing.T) { run(t, mosquittoPostgres(t)) })
 	}
+}
+
+// TestNewRetailPointsBackOnPartialReturn: a member buys and earns; the
+// store, offline, takes part of the goods back: the terminal's view of the
+// member drops at once by the returned share of what the sale earned; back
+// online, HQ works out the same share from its own ledger, its balance
+// drops by it and the terminal catches up with nothing left unconfirmed.
+func TestNewRetailPointsBackOnPartialReturn(t *testing.T) {
+	pointsBackOnPartialReturn(t, embeddedSQLite(t))
+}
+
+func pointsBackOnPartialReturn(t *testing.T, e *env) {
+	h := e.startRetailHQ(t)
+	a := e.startShop(t, "S001")
+	h.call("PUT", "/api/members", []wire.MemberChange{{MemberID: "M1", Points: 100}}, 200, nil)
+	a.eventually(t, 100, "SELECT points FROM members WHERE id = 'M1'")
+
+	sale := a.sell(t, "M1", "", 0, "MILK1L", "TEA500") // 12.90 + 4.50
+	require.EqualValues(t, 17, sale.PointsEarned)
+	a.synced(t)
+	var m hq.MemberInfo
+	h.call("GET", "/api/members/M1", nil, 200, &m)
+	require.EqualValues(t, 117, m.Balance)
+	a.eventually(t, 117, "SELECT points FROM members WHERE id = 'M1'")
+
+	// The milk comes back: 17 × 1290/1740 = 12.6, 12 taken back.
+	a.offline(t)
+	ret, err := a.l.ReturnItems(context.Background(), agent.ReturnRequest{Receipt: sale.Receipt, Lines: []agent.ReturnLine{{Line: 1, Qty: 1000}},
+		Refunds: []agent.Tender{{Kind: agent.TenderCash, Amount: 1290}}, Cashier: agent.DemoCashier, Manager: agent.DemoManager})
+	require.NoError(t, err)
+	require.EqualValues(t, 12, ret.TakenBack)
+	mp := memberAt(t, a, "M1")
+	require.EqualValues(t, 117, mp.Balance, "HQ has not heard yet")
+	require.EqualValues(t, 105, mp.Provisional, "the terminal's view drops at once")
+	require.EqualValues(t, 105, mp.Spendable)
+
+	a.online(t)
+	a.synced(t)
+	h.call("GET", "/api/members/M1", nil, 200, &m)
+	require.EqualValues(t, 105, m.Balance, "HQ takes back the same share, from its own ledger")
+	require.Equal(t, hq.PointsReturnEarn, m.Ledger[0].Kind)
+	require.EqualValues(t, -12, m.Ledger[0].Points)
+	require.Equal(t, ret.Receipt, m.Ledger[0].Receipt)
+	a.eventually(t, 105, "SELECT points FROM members WHERE id = 'M1'")
+	mp = memberAt(t, a, "M1")
+	require.Zero(t, mp.UnconfirmedEarned+mp.UnconfirmedTakenBack, "confirmed")
+	require.EqualValues(t, 105, mp.Provisional)
+	var pc []hq.PointsConflict
+	h.call("GET", "/api/points/conflicts", nil, 200, &pc)
+	require.Empty(t, pc)
 }

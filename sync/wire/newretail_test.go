@@ -110,3 +110,26 @@ func TestPointsFor(t *testing.T) {
 	require.EqualValues(t, 0, PointsFor(-500, 2, 1))
 	require.EqualValues(t, 0, PointsFor(500, 2, 0))
 }
+
+func TestPointsReturned(t *testing.T) {
+	require.EqualValues(t, 0, PointsReturned(12, 0, 1299))
+	require.EqualValues(t, 12, PointsReturned(12, 1299, 1299), "everything back: exactly what it moved")
+	require.EqualValues(t, 12, PointsReturned(12, 5000, 1299), "never more than it moved")
+	require.EqualValues(t, 4, PointsReturned(12, 500, 1299), "12 × 500 / 1299 = 4.6, down")
+	require.EqualValues(t, 0, PointsReturned(0, 500, 1299))
+	require.EqualValues(t, 0, PointsReturned(12, 500, 0))
+	require.EqualValues(t, int64(1)<<40-1, PointsReturned(1<<40, 1<<40-1, 1<<40), "no overflow: 2^80 inside")
+
+	// Cumulative: three returns of a sale, each moving the target so far
+	// less what the earlier ones moved, end exactly at the total.
+	var moved int64
+	returned := int64(0)
+	for _, part := range []int64{433, 433, 433} {
+		returned += part
+		d := PointsReturned(12, returned, 1299) - moved
+		require.GreaterOrEqual(t, d, int64(0))
+		moved += d
+		require.LessOrEqual(t, moved, int64(12))
+	}
+	require.EqualValues(t, 12, moved)
+}

@@ -1099,7 +1099,11 @@ const menuActions = {
     if (!ok) return;
     const { lines, sum } = compute();
     if (!lines.length) throw new ApiError(0, 'invalid', t('ret.none'));
-    const refunds = [{ kind, amount: sum, ref: kind === 'cash' ? undefined : ref.value.trim() }];
+    // Of a sale paid partly with points, that part comes back as points:
+    // the ledger says what is left to refund in money.
+    let amount = sum;
+    if ((sale.tenders || []).some((x) => x.kind === 'points')) amount = (await api('POST', '/api/returns/quote', { receipt: sale.receipt, lines })).refund;
+    const refunds = amount > 0 ? [{ kind, amount, ref: kind === 'cash' ? undefined : ref.value.trim() }] : [];
     const r = await withManager(t('ret.title'), (pin) => api('POST', '/api/returns', { receipt: sale.receipt, lines, refunds, manager_pin: pinArg(pin) }));
     toast(t('ret.done', r.return.receipt, money(r.return.total)), 'ok');
     openSlip(r.return, r.drawer);

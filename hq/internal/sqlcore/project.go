@@ -85,6 +85,10 @@ func (c *Core) project(ctx context.Context, tx Tx, store, terminal string, evs [
 				retail = append(retail, retailOp{e: e, refund: &p})
 				continue
 			}
+			if p.OrigSaleID != "" {
+				// Against a store sale: it may move the sale's points.
+				retail = append(retail, retailOp{e: e, ret: &p})
+			}
 			a := agg(p.BusinessDay)
 			a.returnCount++
 			a.returned += p.Total

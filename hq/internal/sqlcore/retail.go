@@ -14,14 +14,15 @@ import (
 )
 
 // retailOp is one event of a batch that moves points, hands a pickup order
-// over or returns an online purchase, kept in seq order: a void must find
-// the points its sale moved, even in the same batch.
+// over or returns a purchase, kept in seq order: a void or a return must
+// find the points its sale moved, even in the same batch.
 type retailOp struct {
 	e        *wire.Event
 	sale     *wire.SaleCompleted
 	void     *wire.SaleVoided
 	handover *wire.PickupFulfilled
-	refund   *wire.ReturnCompleted
+	refund   *wire.ReturnCompleted // an online purchase returned in a store
+	ret      *wire.ReturnCompleted // a return against a store sale
 }
 
 // retailState collects what a batch's retail events touched, so each
@@ -83,6 +84,8 @@ func (c *Core) projectRetail(ctx context.Context, tx Tx, store, terminal string,
 			err = c.projectHandover(ctx, tx, st, op.e, op.handover)
 		case op.refund != nil:
 			err = projectOnlineRefund(ctx, tx, st, op.e, op.refund)
+		case op.ret != nil:
+			err = c.returnPoints(ctx, tx, st, op.e, op.ret)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("project seq %d: %w", op.e.Seq, err)
@@ -134,6 +137,7 @@ type pointsMove struct {
 	key, code, kind, saleID, receipt, reason string
 	points                                   int64
 	at                                       time.Time
+	terminal                                 string // the batch's when empty
 }
 
 // salePoints records what a store sale spent and earned. A sale the store
@@ -176,7 +180,9 @@ func (c *Core) salePoints(ctx context.Context, tx Tx, st *retailState, e *wire.E
 			return err
 		}
 	}
-	return nil
+	// Returns of this sale that arrived first (a later batch stored
+	// before this one) move their points now.
+	return c.settleReturnPoints(ctx, tx, st, p.SaleID)
 }
 
 // pointsPerUnit is the store's earning rule as HQ last set it (store
@@ -207,7 +213,9 @@ func (st *retailState) pointsPerUnit(ctx context.Context, tx Tx) (int64, error) 
 	return rule, nil
 }
 
-// voidPoints gives back what a voided sale moved, per member.
+// voidPoints gives back what a voided sale moved, per member, net of what
+// its returns moved back (a store does not void a sale with returns; if
+// the uploads say it did, the member still ends where it started).
 func (c *Core) voidPoints(ctx context.Context, tx Tx, st *retailState, e *wire.Event, p *wire.SaleVoided) error {
 	type sum struct {
 		member string
@@ -221,8 +229,8 @@ func (c *Core) voidPoints(ctx context.Context, tx Tx, st *retailState, e *wire.E
 		}
 		sums = append(sums, s)
 		return nil
-	}, "SELECT member, SUM(points) FROM points_ledger WHERE sale_id = ? AND kind IN (?, ?) AND store = ? GROUP BY member ORDER BY member",
-		p.SaleID, hq.PointsEarn, hq.PointsSpend, st.store)
+	}, "SELECT member, SUM(points) FROM points_ledger WHERE sale_id = ? AND kind IN (?, ?, ?, ?) AND store = ? GROUP BY member ORDER BY member",
+		p.SaleID, hq.PointsEarn, hq.PointsSpend, hq.PointsReturnEarn, hq.PointsReturnSpend, st.store)
 	if err != nil {
 		return fmt.Errorf("read points of voided sale %s: %w", p.SaleID, err)
 	}
@@ -259,6 +267,7 @@ func (c *Core) applyMove(ctx context.Context, tx Tx, st *retailState, m pointsMo
 	if err != nil {
 		return err
 	}
+	terminal := cmp.Or(m.terminal, st.terminal)
 	var balance int64
 	if known {
 		if err := tx.QueryRow(ctx, "UPDATE members SET balance = balance + ?, updated_at = ? WHERE id = ? RETURNING balance", m.points, st.now, id).Scan(&balance); err != nil {
@@ -268,21 +277,23 @@ func (c *Core) applyMove(ctx context.Context, tx Tx, st *retailState, m pointsMo
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO points_ledger(key, member, attached, kind, points, balance, store, terminal, sale_id, receipt, reason, at, recorded_at)
 		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.key, id, known, m.kind, m.points, balance, st.store, st.terminal, m.saleID, m.receipt, m.reason, m.at.UTC(), st.now); err != nil {
+		m.key, id, known, m.kind, m.points, balance, st.store, terminal, m.saleID, m.receipt, m.reason, m.at.UTC(), st.now); err != nil {
 		return fmt.Errorf("points %s: %w", m.key, err)
 	}
 	reason := ""
 	switch {
 	case !known:
 		reason = hq.ConflictUnknownMember
-	case m.kind == hq.PointsSpend && balance < 0:
+	case (m.kind == hq.PointsSpend || m.kind == hq.PointsReturnEarn) && balance < 0:
+		// A return taking back earned points the member already spent
+		// overdraws as a spend does.
 		reason = hq.ConflictOverdraft
 	default:
 		return nil
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO points_conflicts(key, member, reason, points, balance, store, terminal, sale_id, receipt, at, detected_at)
 		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		m.key, id, reason, m.points, balance, st.store, st.terminal, m.saleID, m.receipt, m.at.UTC(), st.now)
+		m.key, id, reason, m.points, balance, st.store, terminal, m.saleID, m.receipt, m.at.UTC(), st.now)
 	if err != nil {
 		return fmt.Errorf("points conflict %s: %w", m.key, err)
 	}
