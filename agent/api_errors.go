@@ -113,6 +113,7 @@ var messages = map[string][2]string{ // {zh-CN, en}
 	"check_digit":         {"条码校验位错误，请重新扫描。", "The barcode's check digit is wrong. Scan it again."},
 	"not_product":         {"这是一张优惠券，不是商品。", "This is a coupon, not a product."},
 	"bad_quantity":        {"数量不正确：必须大于零，计件商品必须为整数。", "Wrong quantity: it must be above zero, and whole for items sold by the piece."},
+	"stock_reason":        {"库存调整原因不正确，或与数量方向不符（到货为增加，报损为减少）。", "Unknown stock reason, or the quantity goes the wrong way for it (a delivery adds, a write-off removes)."},
 	"bad_price":           {"价格不能为负数。", "The price cannot be negative."},
 	"bad_amount":          {"金额必须大于零。", "The amount must be above zero."},
 	"inactive":            {"该商品已停售。", "This product is not for sale."},

@@ -1015,13 +1015,14 @@ const menuItems = [
   ['z', 'menu.z'],
   ['pickups', 'menu.pickups'],
   ['alerts', 'menu.alerts'],
+  ['stock', 'menu.stock'],
   ['cancel', 'menu.cancel'],
   ['logout', 'menu.logout'],
 ];
 
 function openMenu() {
   const list = h('div', { class: 'menu-grid' });
-  const keys = '1234567890-=';
+  const keys = '1234567890-=[';
   const d = openDialog({
     id: 'menu-dialog', title: t('menu.title'), body: list, wide: true,
     onKey: (e) => {
@@ -1128,6 +1129,52 @@ const menuActions = {
     const r = await withManager(t('menu.drawer'), (pin) => api('POST', '/api/drawer/open', { reason, manager_pin: pinArg(pin) }));
     if (r.opened) toast(t('drawer.done'), 'ok');
     else toast(r.drawer, 'error');
+  },
+  async stock() {
+    // Goods in (delivery, transfer in) by any cashier; counts, write-offs
+    // and corrections ask for a manager (the API says which).
+    const reasons = ['delivery', 'count', 'damage', 'transfer_in', 'transfer_out', 'correction'];
+    let reason = 'delivery';
+    const code = h('input', { id: 'stock-code', class: 'input-big', autocomplete: 'off', spellcheck: false, autofocus: true, dataset: { scan: 'accept' } });
+    const amount = h('input', { id: 'stock-qty', class: 'input-big', inputmode: 'decimal', autocomplete: 'off' });
+    const note = h('input', { id: 'stock-note', class: 'input-big', autocomplete: 'off' });
+    // Enter after the product (typed, or a scan's suffix) goes on to the
+    // quantity instead of submitting half a form.
+    code.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') { e.preventDefault(); amount.focus(); }
+    });
+    const qtyLabel = h('span', {});
+    const seg = h('div', { class: 'seg', id: 'stock-reason' });
+    const drawSeg = () => {
+      seg.replaceChildren(...reasons.map((k) => h('button', { type: 'button', class: 'seg-btn' + (k === reason ? ' on' : ''), dataset: { reason: k },
+        onclick: () => { reason = k; drawSeg(); amount.focus(); } }, t('stock.r.' + k))));
+      qtyLabel.textContent = t(reason === 'count' ? 'stock.qty.count' : reason === 'correction' ? 'stock.qty.signed' : 'stock.qty.move');
+    };
+    drawSeg();
+    const ok = await new Promise((resolve) => openDialog({
+      id: 'stock-dialog', title: t('stock.title'), wide: true,
+      body: h('div', {}, h('label', { class: 'field' }, h('span', {}, t('stock.code')), code), seg,
+        h('label', { class: 'field' }, qtyLabel, amount), h('label', { class: 'field' }, h('span', {}, t('stock.note')), note)),
+      onScan: (c) => { code.value = c; amount.focus(); return true; },
+      actions: [{ label: t('btn.cancel'), key: 'Esc' }, { label: t('btn.ok'), primary: true, key: '⏎', onClick: (d) => d.close(true) }],
+      onClose: resolve,
+    }));
+    if (!ok) return;
+    let text = amount.value.trim();
+    let sign = ['damage', 'transfer_out'].includes(reason) ? -1 : 1;
+    if (reason === 'correction' && /^[-+]/.test(text)) {
+      sign = text[0] === '-' ? -1 : 1;
+      text = text.slice(1);
+    }
+    const n = parseDecimal(text, 3); // pieces or kg, in thousandths
+    if (n === null || (n === 0 && reason !== 'count')) throw new ApiError(0, 'bad_quantity', t('stock.badqty', amount.value));
+    const req = { code: code.value.trim(), reason, note: note.value.trim() || undefined };
+    if (reason === 'count') req.count = n;
+    else req.delta = sign * n;
+    const r = await withManager(t('stock.title'), (pin) => api('POST', '/api/inventory/adjust', { ...req, manager_pin: pinArg(pin) }));
+    const s = r.stock;
+    const moved = (s.delta < 0 ? '−' : '+') + qty(Math.abs(s.delta), s.unit);
+    toast(t('stock.done', s.name, moved, qty(Math.max(s.on_hand, 0), s.unit) + (s.on_hand < 0 ? ' (' + t('stock.negative') + ')' : '')), 'ok');
   },
   async cash() {
     let kind = 'paid_in';
