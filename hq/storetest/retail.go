@@ -62,16 +62,20 @@ func memberFeed(tb testing.TB, es []hq.FeedEntry, id string) wire.MemberChange {
 	return wire.MemberChange{}
 }
 
+// ingestAll validates b's events as the link does, ingests them and
+// requires that none was rejected.
+func ingestAll(t *testing.T, s hq.Store, b *wire.Batch) hq.IngestResult {
+	t.Helper()
+	b.Events = validated(t, b.Events...)
+	r, err := s.IngestBatch(context.Background(), b, nil, T0)
+	require.NoError(t, err)
+	require.Empty(t, r.Rejected)
+	return r
+}
+
 func runRetailSuite(t *testing.T, open Factory) {
 	ctx := context.Background()
-	ingest := func(t *testing.T, s hq.Store, b *wire.Batch) hq.IngestResult {
-		t.Helper()
-		b.Events = validated(t, b.Events...)
-		r, err := s.IngestBatch(ctx, b, nil, T0)
-		require.NoError(t, err)
-		require.Empty(t, r.Rejected)
-		return r
-	}
+	ingest := ingestAll
 	balance := func(t *testing.T, s hq.Store, id string) int64 {
 		t.Helper()
 		m, err := s.Member(ctx, id, 10)

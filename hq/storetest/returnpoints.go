@@ -42,14 +42,7 @@ func ReturnAsPoints(tb testing.TB, seq int64, sale wire.Event, amount, value, po
 // points back pro rata by value (docs/new-retail.md "Returns and points").
 func runReturnPointsSuite(t *testing.T, open Factory) {
 	ctx := context.Background()
-	ingest := func(t *testing.T, s hq.Store, b *wire.Batch) hq.IngestResult {
-		t.Helper()
-		b.Events = validated(t, b.Events...)
-		r, err := s.IngestBatch(ctx, b, nil, T0)
-		require.NoError(t, err)
-		require.Empty(t, r.Rejected)
-		return r
-	}
+	ingest := ingestAll
 	member := func(t *testing.T, s hq.Store, id string) hq.MemberInfo {
 		t.Helper()
 		m, err := s.Member(ctx, id, 100)
