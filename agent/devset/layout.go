@@ -233,6 +233,10 @@ func (s *Set) returnSlip(ctx context.Context, id string) (printer.ReturnSlip, er
 		}
 		slip.Refunds = append(slip.Refunds, printer.Adjustment{Label: label, Amount: t.Amount})
 	}
+	if p := r.Points; p != nil {
+		slip.Points = &printer.ReturnPoints{TakenBack: p.TakenBack, GivenBack: p.GivenBack, GivenBackValue: p.GivenBackValue,
+			Balance: p.Balance, Pending: p.Pending}
+	}
 	return slip, nil
 }
 

@@ -23,6 +23,21 @@ type Points struct {
 	Pending bool
 }
 
+// ReturnPoints are the member's points a return moved back.
+type ReturnPoints struct {
+	// TakenBack are the earned points taken back, printed negative.
+	TakenBack int64
+	// GivenBack are the spent points given back; GivenBackValue what they
+	// had paid (minor units), printed beside them.
+	GivenBack      int64
+	GivenBackValue int64
+	// Balance is printed as the balance, as Points.Balance.
+	Balance int64
+	// Pending prints one line saying HQ adjusts the points (a member the
+	// store does not know) instead of the figures.
+	Pending bool
+}
+
 // ReturnSlip is what the agent fills in to print a return slip: what came
 // back and how it was refunded. Money is int64 minor units of Currency;
 // quantities are int64 thousandths. Like Receipt, it adds nothing up.
@@ -53,7 +68,10 @@ type ReturnSlip struct {
 	Total int64
 	// Refunds are how it is refunded: a labelled amount per tender (for
 	// an online return, the online channel owes it).
-	Refunds     []Adjustment
+	Refunds []Adjustment
+	// Points are the member's points the return moved back, printed under
+	// the refunds; nil for a return that moved none.
+	Points      *ReturnPoints
 	Footer      []string
 	Currency    string
 	MinorDigits int
@@ -102,6 +120,7 @@ type PickupLine struct {
 type slipLabels struct {
 	ret, origReceipt, blind, order, approvedBy, refund, qty                      string
 	pointsEarned, pointsUsed, pointsBalance, pointsPending                       string
+	pointsTakenBack, pointsGivenBack, pointsReturnPending                        string
 	pickupCode, customer, item, handed, missing, insteadOf, ordered, restMissing string
 	pickupComplete, pickupClosed, pickupToFollow                                 string
 }
@@ -109,10 +128,12 @@ type slipLabels struct {
 var (
 	slipLabelsEN = slipLabels{ret: "Return", origReceipt: "Original receipt", blind: "No receipt", order: "Online order", approvedBy: "Approved by", refund: "REFUND", qty: "Qty",
 		pointsEarned: "Points earned", pointsUsed: "Points used", pointsBalance: "Points balance", pointsPending: "Points: HQ adds them",
+		pointsTakenBack: "Points taken back", pointsGivenBack: "Points given back", pointsReturnPending: "Points: HQ adjusts them",
 		pickupCode: "Pickup code", customer: "Customer", item: "Item", handed: "Handed", missing: "Missing", insteadOf: "instead of", ordered: "ordered",
 		restMissing: "rest missing", pickupComplete: "Order complete", pickupClosed: "Order closed: items missing", pickupToFollow: "The rest of the order follows"}
 	slipLabelsZH = slipLabels{ret: "退货单号", origReceipt: "原小票", blind: "无小票", order: "线上订单", approvedBy: "授权主管", refund: "退款合计", qty: "数量",
 		pointsEarned: "本次积分", pointsUsed: "使用积分", pointsBalance: "积分余额", pointsPending: "积分：由总部补记",
+		pointsTakenBack: "扣回积分", pointsGivenBack: "退回积分", pointsReturnPending: "积分：由总部调整",
 		pickupCode: "取货码", customer: "顾客", item: "商品", handed: "交付", missing: "缺货", insteadOf: "替代", ordered: "订购",
 		restMissing: "其余缺货", pickupComplete: "订单已全部交付", pickupClosed: "订单已结束，部分缺货", pickupToFollow: "其余商品稍后交付"}
 )
@@ -224,6 +245,20 @@ func RenderReturn(r ReturnSlip, l Layout) (Rendered, error) {
 	for _, a := range r.Refunds {
 		for _, s := range w.itemName(a.Label, money(a.Amount), cols) {
 			b.Line(s)
+		}
+	}
+	if p := r.Points; p != nil {
+		b.Line(d.rule)
+		if p.Pending {
+			b.Line(w.pair(sl.pointsReturnPending, "", cols))
+		} else {
+			if p.TakenBack != 0 {
+				b.Line(w.pair(sl.pointsTakenBack, fmt.Sprint(-p.TakenBack), cols))
+			}
+			if p.GivenBack != 0 {
+				b.Line(w.pair(sl.pointsGivenBack, fmt.Sprintf("%d (%s)", p.GivenBack, money(p.GivenBackValue)), cols))
+			}
+			b.Line(w.pair(sl.pointsBalance, fmt.Sprint(p.Balance), cols))
 		}
 	}
 	b.Line(d.rule)

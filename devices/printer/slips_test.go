@@ -165,6 +165,43 @@ func TestReceiptPointsPending(t *testing.T) {
 	assert.NotContains(t, text, "积分余额")
 }
 
+// TestReturnSlipPoints: a member's return prints the points it took back
+// and gave back and the balance; an unknown member one line; a return
+// without points none (the golden slips).
+func TestReturnSlipPoints(t *testing.T) {
+	text := func(r ReturnSlip, zh bool) string {
+		l := Layout{Width: 58}
+		if zh {
+			l.Encoding, l.Language = escpos.EncGBK, LangZH
+		}
+		out, err := RenderReturn(r, l)
+		require.NoError(t, err)
+		jobs, _ := virtualprinter.Parse(out.Data)
+		return jobs[0].Text(32)
+	}
+	r := sampleReturn(false)
+	r.Points = &ReturnPoints{TakenBack: 12, GivenBack: 300, GivenBackValue: 300, Balance: 1488}
+	got := text(r, false)
+	assert.Regexp(t, `(?m)^Points taken back +-12$`, got)
+	assert.Regexp(t, `(?m)^Points given back +300 \(¥3\.00\)$`, got)
+	assert.Regexp(t, `(?m)^Points balance +1488$`, got)
+
+	r = sampleReturn(true)
+	r.Points = &ReturnPoints{TakenBack: 5, Balance: 20}
+	got = text(r, true)
+	assert.Regexp(t, `(?m)^扣回积分 +-5$`, got)
+	assert.NotContains(t, got, "退回积分", "nothing spent, nothing given back")
+	assert.Regexp(t, `(?m)^积分余额 +20$`, got)
+
+	r.Points = &ReturnPoints{Pending: true}
+	got = text(r, true)
+	assert.Contains(t, got, "积分：由总部调整\n")
+	assert.NotContains(t, got, "积分余额")
+
+	r.Points = nil
+	assert.NotContains(t, text(r, true), "积分")
+}
+
 func TestMaskPhone(t *testing.T) {
 	assert.Equal(t, "138****0001", MaskPhone("13800000001"))
 	assert.Equal(t, "021****0100", MaskPhone("02155550100"))
