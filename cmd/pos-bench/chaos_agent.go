@@ -265,10 +265,11 @@ func (s *seller) sell(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	done := false
+	// The ledger's calls return a nil sale with their error: cancel by id.
+	id, done := sale.ID, false
 	defer func() {
 		if !done {
-			l.CancelSale(ctx, sale.ID)
+			l.CancelSale(ctx, id)
 		}
 	}()
 	for k := 1 + s.rng.IntN(5); k > 0; k-- {
