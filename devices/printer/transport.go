@@ -286,6 +286,8 @@ func (s *Serial) Write(ctx context.Context, p []byte) error {
 	go func() {
 		defer close(st.done)
 		<-res
+		// The job already failed as a lost connection; a close error on
+		// a port being given up has no one left to act on it.
 		_ = port.Close()
 	}()
 	err = ctx.Err()
@@ -314,7 +316,7 @@ func (s *Serial) endStuck(wait time.Duration) error {
 			// on the queue (a pty's flush alone does not).
 			_ = unix.IoctlSetInt(fd, unix.TCXONC, unix.TCOOFF)
 			_ = unix.IoctlSetInt(fd, unix.TCXONC, unix.TCOON)
-			_ = unix.Close(fd)
+			_ = unix.Close(fd) // a second handle, used for the ioctls only
 		}
 		select {
 		case <-st.done:
