@@ -370,11 +370,9 @@ func (a *API) adjustStock(c *call) (any, error) {
 	}
 	var mgr string
 	if StockNeedsManager(req.Reason) {
-		if _, known := stockReasons[req.Reason]; known {
-			var err error
-			if mgr, err = c.manager(req.ManagerPIN); err != nil {
-				return nil, err
-			}
+		var err error
+		if mgr, err = c.manager(req.ManagerPIN); err != nil {
+			return nil, err
 		}
 	}
 	res, err := a.l.ChangeStock(c.ctx(), StockChange{Code: req.Code, Delta: req.Delta, Count: req.Count, Reason: req.Reason,

@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edgepos/edgepos/agent/barcode"
 	"github.com/edgepos/edgepos/sync/wire"
@@ -229,15 +230,22 @@ func (l *Ledger) Products(ctx context.Context, q string, limit int) ([]Product, 
 // and tells HQ.
 func (l *Ledger) AdjustStock(ctx context.Context, sku string, delta int64, reason string) (int64, error) {
 	var onHand int64
-	err := l.write(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `INSERT INTO inventory(sku, on_hand) VALUES(?, ?)
-			ON CONFLICT(sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand RETURNING on_hand`, sku, delta).Scan(&onHand); err != nil {
-			return err
-		}
-		now := l.now()
-		_, err := l.db.AppendEvent(ctx, tx, wire.EventStockLevel, wire.StockLevel{SKU: sku, OnHand: onHand, Delta: delta, Reason: reason, At: now}, now)
+	err := l.write(ctx, func(tx *sql.Tx) (err error) {
+		onHand, err = l.moveStockTx(ctx, tx, sku, delta, reason, l.now())
 		return err
 	})
+	return onHand, err
+}
+
+// moveStockTx moves sku's on-hand stock by delta inside tx and queues the
+// stock.level event (at now) HQ's inventory reads; it returns the new level.
+func (l *Ledger) moveStockTx(ctx context.Context, tx *sql.Tx, sku string, delta int64, reason string, now time.Time) (int64, error) {
+	var onHand int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO inventory(sku, on_hand) VALUES(?, ?)
+		ON CONFLICT(sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand RETURNING on_hand`, sku, delta).Scan(&onHand); err != nil {
+		return 0, err
+	}
+	_, err := l.db.AppendEvent(ctx, tx, wire.EventStockLevel, wire.StockLevel{SKU: sku, OnHand: onHand, Delta: delta, Reason: reason, At: now}, now)
 	return onHand, err
 }
 

@@ -348,13 +348,8 @@ func (l *Ledger) HandOverPickup(ctx context.Context, req HandoverRequest) (*Hand
 			if hl.Substitute != "" {
 				sku = hl.Substitute
 			}
-			var onHand int64
-			if err := tx.QueryRowContext(ctx, `INSERT INTO inventory(sku, on_hand) VALUES(?, ?)
-				ON CONFLICT(sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand RETURNING on_hand`, sku, -hl.Handed).Scan(&onHand); err != nil {
+			if _, err := l.moveStockTx(ctx, tx, sku, -hl.Handed, "pickup", now); err != nil {
 				return fmt.Errorf("stock %s: %w", sku, err)
-			}
-			if _, err := l.db.AppendEvent(ctx, tx, wire.EventStockLevel, wire.StockLevel{SKU: sku, OnHand: onHand, Delta: -hl.Handed, Reason: "pickup", At: now}, now); err != nil {
-				return err
 			}
 		}
 		ev, err := l.db.AppendEvent(ctx, tx, wire.EventPickupFulfilled, wire.PickupFulfilled{OrderID: o.ID, Code: o.Code, Lines: lines,

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/edgepos/edgepos/agent/barcode"
-	"github.com/edgepos/edgepos/sync/wire"
 )
 
 // Why on-hand stock changes outside a sale, return, void or pickup. They
@@ -43,11 +42,9 @@ var stockReasons = map[string]struct {
 }
 
 // StockNeedsManager reports whether a stock change for reason needs a
-// manager (unknown reasons do, so the caller asks before the ledger refuses).
-func StockNeedsManager(reason string) bool {
-	r, ok := stockReasons[reason]
-	return !ok || r.manager
-}
+// manager's approval. An unknown reason needs none: the ledger refuses it
+// before asking for one.
+func StockNeedsManager(reason string) bool { return stockReasons[reason].manager }
 
 // StockChange is a stock movement outside a sale: exactly one of Delta (a
 // movement) and Count (the level counted on the shelf) is set, both in
@@ -123,17 +120,12 @@ func (l *Ledger) changeStock(ctx context.Context, c StockChange) (StockResult, e
 		if err := tx.QueryRowContext(ctx, "SELECT COALESCE((SELECT on_hand FROM inventory WHERE sku = ?), 0)", p.SKU).Scan(&res.Before); err != nil {
 			return err
 		}
-		res.Delta, res.OnHand = qty, res.Before+qty
+		res.Delta = qty
 		if c.Count != nil {
-			res.Delta, res.OnHand = qty-res.Before, qty
+			res.Delta = qty - res.Before
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO inventory(sku, on_hand) VALUES(?, ?)
-			ON CONFLICT(sku) DO UPDATE SET on_hand = excluded.on_hand`, p.SKU, res.OnHand); err != nil {
-			return err
-		}
-		now := l.now()
-		if _, err := l.db.AppendEvent(ctx, tx, wire.EventStockLevel,
-			wire.StockLevel{SKU: p.SKU, OnHand: res.OnHand, Delta: res.Delta, Reason: c.Reason, At: now}, now); err != nil {
+		var err error
+		if res.OnHand, err = l.moveStockTx(ctx, tx, p.SKU, res.Delta, c.Reason, l.now()); err != nil {
 			return err
 		}
 		detail := fmt.Sprintf("%s %d → %d (%+d)", p.SKU, res.Before, res.OnHand, res.Delta)
