@@ -161,12 +161,5 @@ func (fl *FloorDB) Commit(ctx context.Context) (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
-// Rows counts the committed sales, their lines and outbox rows, for tests.
-func (fl *FloorDB) Rows(ctx context.Context) (sales, lines, outbox int, err error) {
-	err = fl.db.Read.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM fsale), (SELECT count(*) FROM flines), (SELECT count(*) FROM fout)").
-		Scan(&sales, &lines, &outbox)
-	return sales, lines, outbox, err
-}
-
 // Close closes the database.
 func (fl *FloorDB) Close(ctx context.Context) error { return fl.db.Close(ctx) }
